@@ -1,0 +1,178 @@
+//! The synchronisation mask ("masque de synchronisation"): which Planexpo product is which inwink
+//! product.
+//!
+//! Architecture invariant: the mapping is 1:1 both ways. No Planexpo id and no inwink id appears
+//! twice; products may stay unmapped on either side. Quantities are copied, never converted.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One row of the products sheet as the organiser wrote it (columns A–D).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskRow {
+    /// The row number in its sheet or file (1 = the header).
+    pub row: usize,
+    pub planexpo_product_name: String,
+    pub planexpo_product_id: Option<String>,
+    pub inwink_product_name: String,
+    pub inwink_product_id: Option<String>,
+}
+
+/// One mapped product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedProduct {
+    pub inwink_product_id: String,
+    pub planexpo_product_name: String,
+    pub inwink_product_name: String,
+    pub row: usize,
+}
+
+/// A checked mask: Planexpo product id → inwink product.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mask {
+    pub products: BTreeMap<String, MappedProduct>,
+}
+
+impl Mask {
+    pub fn inwink_product(&self, planexpo_product_id: &str) -> Option<&MappedProduct> {
+        self.products.get(planexpo_product_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem of the mask, located by row and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MaskIssue {
+    pub severity: Severity,
+    pub row: usize,
+    /// `A`..`D`, or empty for the whole row.
+    pub column: String,
+    pub message: String,
+}
+
+impl fmt::Display for MaskIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.column.is_empty() {
+            write!(f, "{sev}: row {}: {}", self.row, self.message)
+        } else {
+            write!(
+                f,
+                "{sev}: row {}, column {}: {}",
+                self.row, self.column, self.message
+            )
+        }
+    }
+}
+
+/// Checks the rows and builds the mask. Rows missing an id on either side are unmapped (not an
+/// error). Returns the issues; the mask is usable only when none is an error.
+pub fn check_mask(rows: &[MaskRow]) -> (Mask, Vec<MaskIssue>) {
+    let mut issues = Vec::new();
+    let mut mask = Mask::default();
+    let mut planexpo_seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut inwink_seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let error = |row, column: &str, message: String| MaskIssue {
+        severity: Severity::Error,
+        row,
+        column: column.to_owned(),
+        message,
+    };
+    for r in rows {
+        let blank = |s: &str| s.trim().is_empty();
+        let px = r
+            .planexpo_product_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let iw = r
+            .inwink_product_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if blank(&r.planexpo_product_name)
+            && blank(&r.inwink_product_name)
+            && px.is_none()
+            && iw.is_none()
+        {
+            issues.push(error(r.row, "", "empty row".into()));
+            continue;
+        }
+        if let Some(px) = px
+            && let Some(first) = planexpo_seen.insert(px, r.row)
+        {
+            issues.push(error(r.row, "B", format!("Planexpo product {px} is already mapped on row {first} (one Planexpo product = one inwink product)")));
+            continue;
+        }
+        if let Some(iw) = iw
+            && let Some(first) = inwink_seen.insert(iw, r.row)
+        {
+            issues.push(error(r.row, "D", format!("inwink product {iw} is already mapped on row {first} (one inwink product = one Planexpo product)")));
+            continue;
+        }
+        if let (Some(px), Some(iw)) = (px, iw) {
+            mask.products.insert(
+                px.to_owned(),
+                MappedProduct {
+                    inwink_product_id: iw.to_owned(),
+                    planexpo_product_name: r.planexpo_product_name.trim().to_owned(),
+                    inwink_product_name: r.inwink_product_name.trim().to_owned(),
+                    row: r.row,
+                },
+            );
+        }
+    }
+    (mask, issues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(row: usize, a: &str, b: &str, c: &str, d: &str) -> MaskRow {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        MaskRow {
+            row,
+            planexpo_product_name: a.into(),
+            planexpo_product_id: opt(b),
+            inwink_product_name: c.into(),
+            inwink_product_id: opt(d),
+        }
+    }
+
+    #[test]
+    fn one_to_one_both_ways() {
+        let (mask, issues) = check_mask(&[
+            row(2, "Bannière", "prd_b", "Banner", "iw_1"),
+            row(3, "Bannière bis", "prd_b", "Banner 2", "iw_2"),
+            row(4, "Wi-Fi", "opt_wifi", "Wifi", "iw_1"),
+            row(5, "Stand", "prd_stand", "", ""),
+            row(6, "", "", "", ""),
+        ]);
+        let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "error: row 3, column B: Planexpo product prd_b is already mapped on row 2 (one Planexpo product = one inwink product)",
+                "error: row 4, column D: inwink product iw_1 is already mapped on row 2 (one inwink product = one Planexpo product)",
+                "error: row 6: empty row",
+            ]
+        );
+        assert_eq!(mask.products.len(), 1);
+        assert_eq!(
+            mask.inwink_product("prd_b").unwrap().inwink_product_id,
+            "iw_1"
+        );
+        assert!(mask.inwink_product("prd_stand").is_none());
+    }
+}
