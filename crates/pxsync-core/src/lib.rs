@@ -14,6 +14,7 @@ pub mod desired;
 pub mod event;
 pub mod fold;
 pub mod mask;
+pub mod namespace;
 pub mod order;
 pub mod plan;
 pub mod planexpo;

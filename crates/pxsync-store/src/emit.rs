@@ -1,0 +1,506 @@
+//! The emitter's side: the work queue (claimed with `FOR UPDATE SKIP LOCKED`), the reconcile
+//! context of one order, and the records of what inwink holds.
+
+use crate::{Ctx, Result, Store, from_json, to_json};
+use pxsync_core::desired::{DesiredOrder, DesiredParticipant, winning_participant};
+use pxsync_core::plan::{ParticipantRecord, PartnerRecord, PartnerWrite};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One order claimed by one emitter process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub planexpo_event: String,
+    pub order_id: String,
+    pub mark_seq: i64,
+    pub attempts: i32,
+    pub worker: String,
+}
+
+/// Everything the planner needs for one order, read from the store.
+#[derive(Debug, Clone)]
+pub struct ReconcileContext {
+    pub inwink_event_id: String,
+    pub desired: Option<DesiredOrder>,
+    pub participant: Option<DesiredParticipant>,
+    pub parent_partner_id: Option<String>,
+    pub partner: Option<PartnerRecord>,
+    pub partner_uncertain: bool,
+    pub participant_record: Option<ParticipantRecord>,
+    pub participant_uncertain: bool,
+    pub linked: bool,
+    pub floors: BTreeMap<String, u32>,
+    pub floors_uncertain: bool,
+}
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Everything desired is applied (or recorded as refused/held).
+    Done,
+    /// Try again after the delay (429, 5xx, timeouts). `failure` counts toward the backoff; a
+    /// rate limit does not.
+    Waiting {
+        delay: Duration,
+        failure: bool,
+        reason: String,
+    },
+    /// inwink rejected a write (400): wait for new inputs or an operator.
+    Parked { reason: String },
+}
+
+impl Store {
+    /// Claims up to `limit` orders of enabled salons that are due, for `lease`. A claim whose
+    /// holder died is free again once its lease expired.
+    pub async fn claim(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Claim>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "WITH c AS (
+                    SELECT q.planexpo_event, q.order_id FROM work_queue q
+                    JOIN salons s ON s.planexpo_event = q.planexpo_event
+                    WHERE s.enabled AND q.state IN ('pending', 'waiting') AND q.not_before <= now()
+                      AND (q.claimed_until IS NULL OR q.claimed_until < now())
+                    ORDER BY q.not_before
+                    LIMIT $1
+                    FOR UPDATE OF q SKIP LOCKED)
+                 UPDATE work_queue q SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3)
+                 FROM c WHERE q.planexpo_event = c.planexpo_event AND q.order_id = c.order_id
+                 RETURNING q.planexpo_event, q.order_id, q.mark_seq, q.attempts",
+                &[&limit, &worker, &lease.as_secs_f64()],
+            )
+            .await
+            .ctx("claim orders")?;
+        Ok(rows
+            .iter()
+            .map(|r| Claim {
+                planexpo_event: r.get(0),
+                order_id: r.get(1),
+                mark_seq: r.get(2),
+                attempts: r.get(3),
+                worker: worker.to_owned(),
+            })
+            .collect())
+    }
+
+    /// Extends a claim's lease (long reconciles).
+    pub async fn renew(&self, claim: &Claim, lease: Duration) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE work_queue SET claimed_until = now() + make_interval(secs => $4)
+                 WHERE planexpo_event = $1 AND order_id = $2 AND claimed_by = $3",
+                &[
+                    &claim.planexpo_event,
+                    &claim.order_id,
+                    &claim.worker,
+                    &lease.as_secs_f64(),
+                ],
+            )
+            .await
+            .ctx("renew the claim")?;
+        Ok(n == 1)
+    }
+
+    /// Ends a claim. A newer mark (the projector changed the order meanwhile) keeps it pending.
+    pub async fn finish(&self, claim: &Claim, finish: &Finish) -> Result<()> {
+        let client = self.client().await?;
+        let params_base = (
+            &claim.planexpo_event,
+            &claim.order_id,
+            &claim.worker,
+            &claim.mark_seq,
+        );
+        let n = match finish {
+            Finish::Done => client
+                .execute(
+                    "UPDATE work_queue SET state = CASE WHEN mark_seq = $4 THEN 'done' ELSE 'pending' END,
+                        claimed_by = NULL, claimed_until = NULL, attempts = 0, reason = NULL, updated_at = now()
+                     WHERE planexpo_event = $1 AND order_id = $2 AND claimed_by = $3",
+                    &[params_base.0, params_base.1, params_base.2, params_base.3],
+                )
+                .await,
+            Finish::Waiting { delay, failure, reason } => {
+                let attempts = claim.attempts + i32::from(*failure);
+                client
+                    .execute(
+                        "UPDATE work_queue SET state = 'waiting', not_before = now() + make_interval(secs => $5),
+                            attempts = $6, reason = $7, claimed_by = NULL, claimed_until = NULL, updated_at = now()
+                         WHERE planexpo_event = $1 AND order_id = $2 AND claimed_by = $3 AND $4::bigint IS NOT NULL",
+                        &[params_base.0, params_base.1, params_base.2, params_base.3, &delay.as_secs_f64(), &attempts, reason],
+                    )
+                    .await
+            }
+            Finish::Parked { reason } => client
+                .execute(
+                    "UPDATE work_queue SET state = CASE WHEN mark_seq = $4 THEN 'parked' ELSE 'pending' END,
+                        reason = $5, claimed_by = NULL, claimed_until = NULL, updated_at = now()
+                     WHERE planexpo_event = $1 AND order_id = $2 AND claimed_by = $3",
+                    &[params_base.0, params_base.1, params_base.2, params_base.3, reason],
+                )
+                .await,
+        }
+        .ctx("finish the claim")?;
+        if n == 0 {
+            tracing::warn!(order = %claim.order_id, "claim was lost before it finished (lease expired)");
+        }
+        Ok(())
+    }
+
+    /// Marks orders pending again (an operator's retry, or a parent whose partner now exists).
+    pub async fn mark_orders(&self, planexpo_event: &str, order_ids: &[String]) -> Result<u64> {
+        let client = self.client().await?;
+        let salons = vec![planexpo_event.to_owned(); order_ids.len()];
+        client
+            .execute(crate::salons::MARK_ORDERS_SQL, &[&salons, &order_ids])
+            .await
+            .ctx("mark orders")
+    }
+
+    /// Marks the co-exhibitors of an order (its partner now exists, or was recreated).
+    pub async fn mark_children(&self, planexpo_event: &str, parent_order_id: &str) -> Result<u64> {
+        let client = self.client().await?;
+        let children: Vec<String> = client
+            .query(
+                "SELECT order_id FROM order_state WHERE planexpo_event = $1 AND parent_order_id = $2",
+                &[&planexpo_event, &parent_order_id],
+            )
+            .await
+            .ctx("find the co-exhibitors")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if children.is_empty() {
+            return Ok(0);
+        }
+        self.mark_orders(planexpo_event, &children).await
+    }
+
+    /// Reads the reconcile context of one order.
+    pub async fn reconcile_context(
+        &self,
+        planexpo_event: &str,
+        order_id: &str,
+    ) -> Result<ReconcileContext> {
+        let client = self.client().await?;
+        let inwink_event_id: String = client
+            .query_one(
+                "SELECT inwink_event_id FROM salons WHERE planexpo_event = $1",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the salon")?
+            .get(0);
+        let desired: Option<DesiredOrder> = client
+            .query_opt(
+                "SELECT desired FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id],
+            )
+            .await
+            .ctx("read the desired state")?
+            .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
+            .map(|v| from_json("order_state.desired", v))
+            .transpose()?;
+        let email_key = desired
+            .as_ref()
+            .and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone()));
+        let participant = match &email_key {
+            Some(key) => {
+                let sharing: Vec<DesiredOrder> = client
+                    .query(
+                        "SELECT desired FROM order_state WHERE planexpo_event = $1 AND email_key = $2 AND desired IS NOT NULL",
+                        &[&planexpo_event, key],
+                    )
+                    .await
+                    .ctx("read the orders sharing the contact")?
+                    .into_iter()
+                    .map(|r| from_json("order_state.desired", r.get(0)))
+                    .collect::<Result<_>>()?;
+                winning_participant(sharing.iter().filter(|d| d.publish))
+                    .or_else(|| winning_participant(&sharing))
+                    .cloned()
+            }
+            None => None,
+        };
+        let parent_partner_id = match desired.as_ref().and_then(|d| d.parent_order_id.clone()) {
+            Some(parent) => client
+                .query_opt(
+                    "SELECT partner_id FROM applied_partners WHERE planexpo_event = $1 AND order_id = $2 AND partner_id IS NOT NULL",
+                    &[&planexpo_event, &parent],
+                )
+                .await
+                .ctx("read the parent's partner")?
+                .map(|r| r.get(0)),
+            None => None,
+        };
+        let (partner, partner_uncertain) = match client
+            .query_opt(
+                "SELECT partner_id, sent, uncertain FROM applied_partners WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id],
+            )
+            .await
+            .ctx("read the applied partner")?
+        {
+            Some(r) => {
+                let id: Option<String> = r.get(0);
+                let sent: Option<serde_json::Value> = r.get(1);
+                let sent: Option<PartnerWrite> = sent.map(|v| from_json("applied_partners.sent", v)).transpose()?;
+                (id.map(|partner_id| PartnerRecord { partner_id, sent }), r.get(2))
+            }
+            None => (None, false),
+        };
+        let (participant_record, participant_uncertain) = match &email_key {
+            Some(key) => match client
+                .query_opt(
+                    "SELECT participant_id, sent, uncertain FROM applied_participants WHERE planexpo_event = $1 AND email_key = $2",
+                    &[&planexpo_event, key],
+                )
+                .await
+                .ctx("read the applied participant")?
+            {
+                Some(r) => {
+                    let id: Option<String> = r.get(0);
+                    let sent: Option<serde_json::Value> = r.get(1);
+                    let sent = sent.map(|v| from_json("applied_participants.sent", v)).transpose()?;
+                    (id.map(|participant_id| ParticipantRecord { participant_id, sent }), r.get(2))
+                }
+                None => (None, false),
+            },
+            None => (None, false),
+        };
+        let linked = match (&partner, &participant_record) {
+            (Some(p), Some(r)) => client
+                .query_opt(
+                    "SELECT 1 FROM applied_links WHERE planexpo_event = $1 AND partner_id = $2 AND participant_id = $3",
+                    &[&planexpo_event, &p.partner_id, &r.participant_id],
+                )
+                .await
+                .ctx("read the team link")?
+                .is_some(),
+            _ => false,
+        };
+        let rows = client
+            .query(
+                "SELECT product_id, floor, uncertain FROM applied_quantities WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id],
+            )
+            .await
+            .ctx("read the floors")?;
+        let mut floors = BTreeMap::new();
+        let mut floors_uncertain = false;
+        for r in rows {
+            let floor: i32 = r.get(1);
+            floors.insert(r.get::<_, String>(0), floor.max(0) as u32);
+            floors_uncertain |= r.get::<_, bool>(2);
+        }
+        Ok(ReconcileContext {
+            inwink_event_id,
+            desired,
+            participant,
+            parent_partner_id,
+            partner,
+            partner_uncertain,
+            participant_record,
+            participant_uncertain,
+            linked,
+            floors,
+            floors_uncertain,
+        })
+    }
+
+    /// Records the order's partner as inwink answered it (`sent: None` when its fields are not
+    /// known, e.g. found by a lookup).
+    pub async fn record_partner(
+        &self,
+        ev: &str,
+        order_id: &str,
+        partner_id: &str,
+        sent: Option<&PartnerWrite>,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO applied_partners (planexpo_event, order_id, partner_id, sent, uncertain) VALUES ($1, $2, $3, $4, false)
+                 ON CONFLICT (planexpo_event, order_id) DO UPDATE SET partner_id = EXCLUDED.partner_id,
+                    sent = EXCLUDED.sent, uncertain = false, updated_at = now()",
+                &[&ev, &order_id, &partner_id, &sent.map(to_json)],
+            )
+            .await
+            .ctx("record the partner")?;
+        Ok(())
+    }
+
+    /// A partner write's outcome is unknown: look before writing again.
+    pub async fn mark_partner_uncertain(&self, ev: &str, order_id: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO applied_partners (planexpo_event, order_id, uncertain) VALUES ($1, $2, true)
+                 ON CONFLICT (planexpo_event, order_id) DO UPDATE SET uncertain = true, updated_at = now()",
+                &[&ev, &order_id],
+            )
+            .await
+            .ctx("mark the partner uncertain")?;
+        Ok(())
+    }
+
+    /// The partner is gone from inwink (deleted by hand): forget it, keep the floors.
+    pub async fn forget_partner(&self, ev: &str, order_id: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE applied_partners SET partner_id = NULL, sent = NULL, uncertain = false, updated_at = now()
+                 WHERE planexpo_event = $1 AND order_id = $2",
+                &[&ev, &order_id],
+            )
+            .await
+            .ctx("forget the partner")?;
+        Ok(())
+    }
+
+    pub async fn record_participant(
+        &self,
+        ev: &str,
+        email_key: &str,
+        participant_id: &str,
+        sent: Option<&DesiredParticipant>,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO applied_participants (planexpo_event, email_key, participant_id, sent, uncertain) VALUES ($1, $2, $3, $4, false)
+                 ON CONFLICT (planexpo_event, email_key) DO UPDATE SET participant_id = EXCLUDED.participant_id,
+                    sent = EXCLUDED.sent, uncertain = false, updated_at = now()",
+                &[&ev, &email_key, &participant_id, &sent.map(to_json)],
+            )
+            .await
+            .ctx("record the participant")?;
+        Ok(())
+    }
+
+    pub async fn mark_participant_uncertain(&self, ev: &str, email_key: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO applied_participants (planexpo_event, email_key, uncertain) VALUES ($1, $2, true)
+                 ON CONFLICT (planexpo_event, email_key) DO UPDATE SET uncertain = true, updated_at = now()",
+                &[&ev, &email_key],
+            )
+            .await
+            .ctx("mark the participant uncertain")?;
+        Ok(())
+    }
+
+    pub async fn forget_participant(&self, ev: &str, email_key: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM applied_participants WHERE planexpo_event = $1 AND email_key = $2",
+                &[&ev, &email_key],
+            )
+            .await
+            .ctx("forget the participant")?;
+        Ok(())
+    }
+
+    pub async fn record_link(
+        &self,
+        ev: &str,
+        partner_id: &str,
+        participant_id: &str,
+        link_id: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO applied_links (planexpo_event, partner_id, participant_id, link_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (planexpo_event, partner_id, participant_id) DO UPDATE SET link_id = coalesce(EXCLUDED.link_id, applied_links.link_id)",
+                &[&ev, &partner_id, &participant_id, &link_id],
+            )
+            .await
+            .ctx("record the team link")?;
+        Ok(())
+    }
+
+    /// Raises a floor (never lowers it). `uncertain`: a write of that quantity may or may not
+    /// have happened; the floor is then kept and inwink is read before the next write.
+    pub async fn record_floor(
+        &self,
+        ev: &str,
+        order_id: &str,
+        product_id: &str,
+        floor: u32,
+        uncertain: bool,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        let floor = i32::try_from(floor).unwrap_or(i32::MAX);
+        if uncertain {
+            client
+                .execute(
+                    "INSERT INTO applied_quantities (planexpo_event, order_id, product_id, floor, uncertain) VALUES ($1, $2, $3, 0, true)
+                     ON CONFLICT (planexpo_event, order_id, product_id) DO UPDATE SET uncertain = true, updated_at = now()",
+                    &[&ev, &order_id, &product_id],
+                )
+                .await
+                .ctx("mark the quantity uncertain")?;
+        } else {
+            client
+                .execute(
+                    "INSERT INTO applied_quantities (planexpo_event, order_id, product_id, floor, uncertain) VALUES ($1, $2, $3, $4, false)
+                     ON CONFLICT (planexpo_event, order_id, product_id) DO UPDATE
+                     SET floor = greatest(applied_quantities.floor, EXCLUDED.floor), uncertain = false, updated_at = now()",
+                    &[&ev, &order_id, &product_id, &floor],
+                )
+                .await
+                .ctx("record the quantity")?;
+        }
+        Ok(())
+    }
+
+    /// Records a refused decrease (idempotent per order, product, floor and desired).
+    pub async fn record_refused_decrease(
+        &self,
+        ev: &str,
+        order_id: &str,
+        product_id: &str,
+        floor: u32,
+        desired: u32,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO refused_decreases (planexpo_event, order_id, product_id, floor, desired) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (planexpo_event, order_id, product_id, floor, desired) DO UPDATE SET last_seen_at = now()",
+                &[&ev, &order_id, &product_id, &(floor as i32), &(desired as i32)],
+            )
+            .await
+            .ctx("record the refused decrease")?;
+        Ok(())
+    }
+
+    /// Records one call to inwink (no personal values: operation, route template, status, code).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_call(
+        &self,
+        ev: &str,
+        order_id: &str,
+        operation: &str,
+        method: &str,
+        route: &str,
+        status: Option<u16>,
+        code: Option<&str>,
+        outcome: &str,
+        trace_id: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO inwink_calls (planexpo_event, order_id, operation, method, route, status, code, outcome, trace_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&ev, &order_id, &operation, &method, &route, &status.map(i32::from), &code, &outcome, &trace_id],
+            )
+            .await
+            .ctx("record the inwink call")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! The ingestor's memory: the feed watermark and what it last observed of each order.
+
+use crate::{Ctx, Result, Store, from_json, to_json};
+use pxsync_core::Timestamp;
+use pxsync_core::event::Previous;
+use std::collections::BTreeMap;
+
+/// The position in the feed up to which every order was published and acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    pub updated_at: Timestamp,
+    pub order_id: String,
+}
+
+impl Store {
+    pub async fn watermark(&self, planexpo_event: &str) -> Result<Option<Watermark>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT updated_at, order_id FROM ingest_watermarks WHERE planexpo_event = $1",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the watermark")?;
+        Ok(row.map(|r| Watermark {
+            updated_at: Timestamp::from_datetime(r.get(0)),
+            order_id: r.get(1),
+        }))
+    }
+
+    /// What the ingestor last observed of these orders (missing: never seen).
+    pub async fn previous(
+        &self,
+        planexpo_event: &str,
+        order_ids: &[String],
+    ) -> Result<BTreeMap<String, Previous>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT order_id, previous FROM ingest_orders WHERE planexpo_event = $1 AND order_id = ANY($2)",
+                &[&planexpo_event, &order_ids],
+            )
+            .await
+            .ctx("read the previous observations")?;
+        rows.into_iter()
+            .map(|r| Ok((r.get(0), from_json("ingest_orders.previous", r.get(1))?)))
+            .collect()
+    }
+
+    /// Records, after JetStream acknowledged their events, what was observed of these orders,
+    /// and moves the watermark (never backwards). One transaction.
+    pub async fn record_ingested(
+        &self,
+        planexpo_event: &str,
+        observed: &[(String, Previous)],
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.ctx("begin")?;
+        if !observed.is_empty() {
+            let ids: Vec<&str> = observed.iter().map(|(id, _)| id.as_str()).collect();
+            let revs: Vec<i64> = observed
+                .iter()
+                .map(|(_, p)| p.revision.unwrap_or(0) as i64)
+                .collect();
+            let prevs: Vec<serde_json::Value> = observed.iter().map(|(_, p)| to_json(p)).collect();
+            tx.execute(
+                "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
+                 SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::jsonb[])
+                 ON CONFLICT (planexpo_event, order_id) DO UPDATE
+                 SET revision = EXCLUDED.revision, previous = EXCLUDED.previous
+                 WHERE ingest_orders.revision < EXCLUDED.revision",
+                &[&planexpo_event, &ids, &revs, &prevs],
+            )
+            .await
+            .ctx("record the observations")?;
+        }
+        if let Some(w) = watermark {
+            tx.execute(
+                "INSERT INTO ingest_watermarks (planexpo_event, updated_at, order_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (planexpo_event) DO UPDATE SET updated_at = EXCLUDED.updated_at,
+                     order_id = EXCLUDED.order_id, saved_at = now()
+                 WHERE (ingest_watermarks.updated_at, ingest_watermarks.order_id) < (EXCLUDED.updated_at, EXCLUDED.order_id)",
+                &[&planexpo_event, &w.updated_at.datetime(), &w.order_id],
+            )
+            .await
+            .ctx("move the watermark")?;
+        }
+        tx.commit().await.ctx("commit")?;
+        Ok(())
+    }
+
+    /// Records an order of the feed that could not be identified (the message names the field
+    /// and the rule, never a value).
+    pub async fn record_feed_problem(
+        &self,
+        planexpo_event: &str,
+        order_id: Option<&str>,
+        message: &str,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO feed_problems (planexpo_event, order_id, message) VALUES ($1, $2, $3)
+                 ON CONFLICT (planexpo_event, message) DO UPDATE SET seen_at = now()",
+                &[&planexpo_event, &order_id, &message],
+            )
+            .await
+            .ctx("record the feed problem")?;
+        Ok(())
+    }
+}

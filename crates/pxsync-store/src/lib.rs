@@ -1,0 +1,186 @@
+//! Postgres for pxsync: the namespace's schema and its migrations, the append-only event log with
+//! its per-order hash chains, the fold and desired state, the emitter's work queue, and every
+//! record operators read (applied state, refused decreases, inwink calls, status).
+//!
+//! Architecture invariants:
+//! - Everything lives in the namespace's schema (`search_path` is set on every connection), and
+//!   migrations run under the namespace's advisory lock.
+//! - A projected batch is one transaction: event log, chain heads, fold, desired state, work-queue
+//!   marks and checkpoint commit together or not at all. The caller acknowledges NATS only after.
+//! - `event_log` refuses UPDATE, DELETE and TRUNCATE (a trigger, which binds superusers too).
+//!
+//! What it must never do: store a personal value outside the snapshot columns (calls, errors and
+//! refusals carry no names, e-mails or phones), or mark an order done while a newer mark exists.
+
+mod emit;
+mod ingest;
+mod project;
+mod salons;
+mod status;
+
+pub use emit::*;
+pub use ingest::*;
+pub use project::*;
+pub use salons::*;
+pub use status::*;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use pxsync_core::namespace::Namespace;
+use std::str::FromStr;
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("postgres: {context}: {source}")]
+    Postgres {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("postgres pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("postgres: bad database url: {0}")]
+    Config(String),
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("stored data of {what} is not readable by this build: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) trait Ctx<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Postgres { context, source })
+    }
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    v: serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// The namespace's database: a capped pool whose connections all use the namespace's schema.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    ns: Namespace,
+    url: String,
+}
+
+impl Store {
+    /// Connects lazily (the pool opens connections on demand) with at most `pool_size`
+    /// connections.
+    pub fn connect(url: &str, ns: &Namespace, pool_size: usize) -> Result<Store> {
+        let mut cfg =
+            tokio_postgres::Config::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        cfg.options(format!("-c search_path={}", ns.schema()));
+        cfg.application_name("pxsync");
+        cfg.connect_timeout(std::time::Duration::from_secs(5));
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        Ok(Store {
+            pool,
+            ns: ns.clone(),
+            url: url.to_owned(),
+        })
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub async fn client(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Creates the schema and runs the embedded migrations, under the namespace's advisory lock
+    /// so that replicas starting together do not race. Idempotent.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let key = self.ns.lock_key("migrate");
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .await
+            .ctx("take the migration lock")?;
+        let result = async {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.ns.schema()))
+                .await
+                .ctx("create the schema")?;
+            let c: &mut tokio_postgres::Client = &mut client;
+            embedded::migrations::runner()
+                .run_async(c)
+                .await
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            Ok(())
+        }
+        .await;
+        let unlock = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .await
+            .ctx("release the migration lock");
+        result.and(unlock.map(|_| ()))
+    }
+
+    /// True when the schema exists and is migrated (readiness).
+    pub async fn is_migrated(&self) -> Result<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT to_regclass('work_queue') IS NOT NULL", &[])
+            .await
+            .ctx("check the schema")?;
+        Ok(row.get(0))
+    }
+
+    /// Drops the namespace's schema and everything in it (tests and `pxsync reset` only).
+    pub async fn drop_namespace(&self) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                self.ns.schema()
+            ))
+            .await
+            .ctx("drop the schema")?;
+        Ok(())
+    }
+
+    /// The database URL (to open a dedicated connection, e.g. for LISTEN).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}

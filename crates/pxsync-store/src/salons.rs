@@ -1,0 +1,181 @@
+//! Salons (Planexpo events served), the go-live switch and the versioned masks.
+
+use crate::{Ctx, Result, Store, from_json, to_json};
+use pxsync_core::desired::desired_order;
+use pxsync_core::fold::OrderState;
+use pxsync_core::mask::Mask;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Salon {
+    pub planexpo_event: String,
+    pub inwink_event_id: String,
+    pub enabled: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub enabled_at: Option<OffsetDateTime>,
+    pub mask_version: Option<i32>,
+}
+
+impl Store {
+    /// Registers (or re-points) a salon. A new salon is disabled.
+    pub async fn register_salon(&self, planexpo_event: &str, inwink_event_id: &str) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO salons (planexpo_event, inwink_event_id) VALUES ($1, $2)
+                 ON CONFLICT (planexpo_event) DO UPDATE SET inwink_event_id = EXCLUDED.inwink_event_id",
+                &[&planexpo_event, &inwink_event_id],
+            )
+            .await
+            .ctx("register the salon")?;
+        Ok(())
+    }
+
+    pub async fn salons(&self) -> Result<Vec<Salon>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT s.planexpo_event, s.inwink_event_id, s.enabled, s.enabled_at,
+                        (SELECT max(version) FROM mask_versions m WHERE m.planexpo_event = s.planexpo_event)
+                 FROM salons s ORDER BY s.planexpo_event",
+                &[],
+            )
+            .await
+            .ctx("list the salons")?;
+        Ok(rows
+            .iter()
+            .map(|r| Salon {
+                planexpo_event: r.get(0),
+                inwink_event_id: r.get(1),
+                enabled: r.get(2),
+                enabled_at: r.get(3),
+                mask_version: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn salon(&self, planexpo_event: &str) -> Result<Option<Salon>> {
+        Ok(self
+            .salons()
+            .await?
+            .into_iter()
+            .find(|s| s.planexpo_event == planexpo_event))
+    }
+
+    /// Switches writing to inwink on or off. Returns false when the salon is unknown.
+    ///
+    /// Disabling waits for reconciles in flight (each holds a share lock on its salon row while
+    /// it writes), so when this returns no process writes to inwink for this salon any more.
+    /// Enabling marks every order of the salon, so the emitters plan the whole event.
+    pub async fn set_enabled(&self, planexpo_event: &str, enabled: bool) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.ctx("begin")?;
+        let n = tx
+            .execute(
+                "UPDATE salons SET enabled = $2,
+                    enabled_at = CASE WHEN $2 THEN now() ELSE enabled_at END,
+                    disabled_at = CASE WHEN $2 THEN disabled_at ELSE now() END
+                 WHERE planexpo_event = $1",
+                &[&planexpo_event, &enabled],
+            )
+            .await
+            .ctx("switch the salon")?;
+        if n == 1 && enabled {
+            mark_salon(&tx, planexpo_event).await?;
+        }
+        tx.commit().await.ctx("commit")?;
+        Ok(n == 1)
+    }
+
+    /// Records a new mask version (never overwriting an old one), recomputes the desired state
+    /// of every order of the salon with it, and marks them. What the emitter recorded as applied
+    /// is untouched. Returns the version.
+    pub async fn import_mask(
+        &self,
+        planexpo_event: &str,
+        mask: &Mask,
+        source: &str,
+    ) -> Result<i32> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.ctx("begin")?;
+        // Serialise imports of one salon.
+        let key = self.namespace().lock_key(&format!("mask:{planexpo_event}"));
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+            .await
+            .ctx("lock the mask")?;
+        let version: i32 = tx
+            .query_one(
+                "INSERT INTO mask_versions (planexpo_event, version, source, mask)
+                 SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM mask_versions WHERE planexpo_event = $1
+                 RETURNING version",
+                &[&planexpo_event, &source, &to_json(mask)],
+            )
+            .await
+            .ctx("record the mask version")?
+            .get(0);
+        let rows = tx
+            .query(
+                "SELECT order_id, state FROM order_state WHERE planexpo_event = $1 FOR UPDATE",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the fold states")?;
+        for row in rows {
+            let order_id: String = row.get(0);
+            let state: OrderState = from_json("order_state.state", row.get(1))?;
+            let desired = desired_order(&state, mask).map(|d| to_json(&d));
+            tx.execute(
+                "UPDATE order_state SET desired = $3 WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id, &desired],
+            )
+            .await
+            .ctx("recompute the desired state")?;
+        }
+        mark_salon(&tx, planexpo_event).await?;
+        tx.commit().await.ctx("commit")?;
+        Ok(version)
+    }
+
+    /// The mask in force for a salon (the newest version), if any.
+    pub async fn current_mask(&self, planexpo_event: &str) -> Result<Option<(i32, Mask)>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT version, mask FROM mask_versions WHERE planexpo_event = $1 ORDER BY version DESC LIMIT 1",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the mask")?;
+        row.map(|r| Ok((r.get(0), from_json("mask_versions.mask", r.get(1))?)))
+            .transpose()
+    }
+}
+
+/// Marks orders for the emitter: pending again (a parked order wakes, since its inputs changed),
+/// with a new mark so a reconcile in flight cannot finish them as done. Parameters: salons and
+/// order ids, as two text arrays.
+pub(crate) const MARK_ORDERS_SQL: &str = "INSERT INTO work_queue (planexpo_event, order_id)
+     SELECT * FROM unnest($1::text[], $2::text[])
+     ON CONFLICT (planexpo_event, order_id) DO UPDATE
+     SET state = 'pending', mark_seq = work_queue.mark_seq + 1, not_before = now(),
+         attempts = 0, reason = NULL, updated_at = now()";
+
+/// Marks every order of a salon.
+async fn mark_salon(tx: &tokio_postgres::Transaction<'_>, planexpo_event: &str) -> Result<()> {
+    let orders: Vec<String> = tx
+        .query(
+            "SELECT order_id FROM order_state WHERE planexpo_event = $1",
+            &[&planexpo_event],
+        )
+        .await
+        .ctx("list the salon's orders")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let salons = vec![planexpo_event.to_owned(); orders.len()];
+    tx.execute(MARK_ORDERS_SQL, &[&salons, &orders])
+        .await
+        .ctx("mark the salon's orders")?;
+    Ok(())
+}
