@@ -52,14 +52,16 @@ pub enum Finish {
 impl Store {
     /// Claims up to `limit` orders of enabled salons that are due, for `lease`. A claim whose
     /// holder died is free again once its lease expired.
-    pub async fn claim(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Claim>> {
+    /// Only salons whose inwink event is in `inwink_events` are claimed (those this emitter has
+    /// credentials for).
+    pub async fn claim(&self, worker: &str, limit: i64, lease: Duration, inwink_events: &[String]) -> Result<Vec<Claim>> {
         let client = self.client().await?;
         let rows = client
             .query(
                 "WITH c AS (
                     SELECT q.planexpo_event, q.order_id FROM work_queue q
                     JOIN salons s ON s.planexpo_event = q.planexpo_event
-                    WHERE s.enabled AND q.state IN ('pending', 'waiting') AND q.not_before <= now()
+                    WHERE s.enabled AND s.inwink_event_id = ANY($4) AND q.state IN ('pending', 'waiting') AND q.not_before <= now()
                       AND (q.claimed_until IS NULL OR q.claimed_until < now())
                     ORDER BY q.not_before
                     LIMIT $1
@@ -67,7 +69,7 @@ impl Store {
                  UPDATE work_queue q SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3)
                  FROM c WHERE q.planexpo_event = c.planexpo_event AND q.order_id = c.order_id
                  RETURNING q.planexpo_event, q.order_id, q.mark_seq, q.attempts",
-                &[&limit, &worker, &lease.as_secs_f64()],
+                &[&limit, &worker, &lease.as_secs_f64(), &inwink_events],
             )
             .await
             .ctx("claim orders")?;

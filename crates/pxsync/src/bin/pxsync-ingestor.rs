@@ -1,0 +1,33 @@
+//! The ingestor service: Planexpo → order events on JetStream.
+use clap::Parser;
+use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs};
+
+#[derive(Parser)]
+#[command(name = "pxsync-ingestor", version, about = "Reads Planexpo and publishes one event per observed order revision to NATS JetStream.")]
+struct Args {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(flatten)]
+    planexpo: PlanexpoArgs,
+    #[command(flatten)]
+    inwink: InwinkEventArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    pxsync::telemetry::init("pxsync-ingestor");
+    let shutdown = pxsync::Shutdown::on_signals();
+    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else { return Ok(()) };
+    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let stream_settings = args.nats.stream_settings();
+    pxsync::retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
+    let salon = pxsync::ingestor::Salon {
+        planexpo: args.planexpo.client()?,
+        inwink_event_id: args.inwink.event_id.clone(),
+        poll_interval: args.planexpo.poll_interval,
+    };
+    pxsync::ingestor::run(store, bus, salon, shutdown).await
+}

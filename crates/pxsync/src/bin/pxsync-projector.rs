@@ -1,0 +1,23 @@
+//! The projector service: JetStream → event log and desired state in Postgres.
+use clap::Parser;
+use pxsync::config::{DatabaseArgs, NatsArgs};
+
+#[derive(Parser)]
+#[command(name = "pxsync-projector", version, about = "Folds order events into the durable event log and the desired inwink state.")]
+struct Args {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(flatten)]
+    nats: NatsArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    pxsync::telemetry::init("pxsync-projector");
+    let shutdown = pxsync::Shutdown::on_signals();
+    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else { return Ok(()) };
+    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let settings = pxsync::projector::ProjectorSettings::default();
+    pxsync::projector::run(store, bus, args.nats.stream_settings(), settings, shutdown).await
+}

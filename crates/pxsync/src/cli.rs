@@ -1,0 +1,315 @@
+//! Shared start-up of the binaries: connect to Postgres and NATS (waiting for them), migrate,
+//! and the operator subcommands of `pxsync`.
+
+use crate::config::{DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs};
+use crate::{Shutdown, emitter, ingestor, projector, retry_until_ready};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use pxsync_bus::Bus;
+use pxsync_core::mask::{MaskRow, Severity, check_mask};
+use pxsync_store::Store;
+use std::path::PathBuf;
+
+/// Connects to Postgres and migrates the namespace, waiting for the server if it is not up.
+pub async fn store(db: &DatabaseArgs, shutdown: &Shutdown) -> anyhow::Result<Option<Store>> {
+    let store = Store::connect(&db.database_url, &db.namespace, db.pool_size)?;
+    Ok(retry_until_ready("postgres", shutdown, || store.migrate()).await.map(|()| store))
+}
+
+/// Connects to NATS, waiting for the server if it is not up.
+pub async fn bus(nats: &NatsArgs, db: &DatabaseArgs, shutdown: &Shutdown) -> anyhow::Result<Option<Bus>> {
+    Ok(retry_until_ready("nats", shutdown, || Bus::connect(&nats.nats_url, &db.namespace)).await)
+}
+
+/// A one-shot command's store: fails fast instead of waiting.
+async fn store_now(db: &DatabaseArgs) -> anyhow::Result<Store> {
+    let store = Store::connect(&db.database_url, &db.namespace, 2)?;
+    store.migrate().await.context("connect to Postgres and migrate")?;
+    Ok(store)
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "pxsync", version, about = "Keeps inwink in line with Planexpo. Every subcommand reads its settings from the environment and never prompts.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the ingestor, the projector and the emitter in one process until SIGTERM or Ctrl-C.
+    Run(RunArgs),
+    /// Creates or upgrades the namespace's schema.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// The synchronisation mask.
+    #[command(subcommand)]
+    Mask(MaskCommand),
+    /// Starts writing to inwink for a salon (and plans the whole salon).
+    Enable {
+        #[arg(long)]
+        event: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Stops writing to inwink for a salon; when it returns, no process writes any more.
+    Disable {
+        #[arg(long)]
+        event: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Per salon: the switch, orders by state, parked orders, rejected units, refused decreases, unmapped products, lag.
+    Status {
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Deletes the namespace's schema and stream (everything pxsync stored). Needs --yes.
+    Reset {
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+    /// Wakes a parked or waiting order now.
+    Retry {
+        order: String,
+        #[arg(long)]
+        event: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub planexpo: PlanexpoArgs,
+    #[command(flatten)]
+    pub inwink: InwinkArgs,
+    #[command(flatten)]
+    pub emitter: EmitterArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaskCommand {
+    /// Imports a mask (CSV: planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id) as a new version.
+    Import {
+        #[arg(long)]
+        event: String,
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        inwink: InwinkEventArgs,
+    },
+}
+
+/// Reads a mask CSV (header row then one product per row).
+pub fn read_mask_csv(path: &std::path::Path) -> anyhow::Result<Vec<MaskRow>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let expected = ["planexpo_product_name", "planexpo_product_id", "inwink_product_name", "inwink_product_id"];
+    let index: Vec<usize> = expected
+        .iter()
+        .map(|h| {
+            headers
+                .iter()
+                .position(|c| c.trim_start_matches('\u{feff}') == *h)
+                .with_context(|| format!("{}: row 1: missing column {h}", path.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let cell = |k: usize| record.get(index[k]).unwrap_or("").to_owned();
+        let opt = |k: usize| Some(cell(k)).filter(|s| !s.is_empty());
+        rows.push(MaskRow {
+            row: i + 2,
+            planexpo_product_name: cell(0),
+            planexpo_product_id: opt(1),
+            inwink_product_name: cell(2),
+            inwink_product_id: opt(3),
+        });
+    }
+    Ok(rows)
+}
+
+/// Runs the three services in this process until the shutdown.
+pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let Some(store) = store(&args.db, &shutdown).await? else { return Ok(()) };
+    let Some(bus) = bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let stream_settings = args.nats.stream_settings();
+    retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
+    let salon = ingestor::Salon {
+        planexpo: args.planexpo.client()?,
+        inwink_event_id: args.inwink.event.event_id.clone(),
+        poll_interval: args.planexpo.poll_interval,
+    };
+    let mut clients = emitter::Clients::new();
+    clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
+    let settings = emitter::EmitterSettings::from_args(&args.emitter);
+    let ingest = tokio::spawn(ingestor::run(store.clone(), bus.clone(), salon, shutdown.clone()));
+    let project = tokio::spawn(projector::run(
+        store.clone(),
+        bus.clone(),
+        args.nats.stream_settings(),
+        projector::ProjectorSettings::default(),
+        shutdown.clone(),
+    ));
+    let emit = tokio::spawn(emitter::run(store, clients, settings, shutdown.clone()));
+    let (a, b, c) = tokio::join!(ingest, project, emit);
+    a??;
+    b??;
+    c??;
+    Ok(())
+}
+
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run_all(args, Shutdown::on_signals()).await,
+        Command::Migrate { db } => {
+            store_now(&db).await?;
+            println!("namespace {} migrated (schema {})", db.namespace, db.namespace.schema());
+            Ok(())
+        }
+        Command::Mask(MaskCommand::Import { event, file, db, inwink }) => {
+            let rows = read_mask_csv(&file)?;
+            let (mask, issues) = check_mask(&rows);
+            for issue in &issues {
+                eprintln!("{}: {issue}", file.display());
+            }
+            if issues.iter().any(|i| i.severity == Severity::Error) {
+                bail!("the mask has errors; nothing was imported");
+            }
+            let store = store_now(&db).await?;
+            store.register_salon(&event, &inwink.event_id).await?;
+            let version = store.import_mask(&event, &mask, &file.display().to_string()).await?;
+            println!("mask version {version} imported for {event}: {} mapped products", mask.products.len());
+            Ok(())
+        }
+        Command::Enable { event, db } => {
+            let store = store_now(&db).await?;
+            if !store.set_enabled(&event, true).await? {
+                bail!("unknown event {event}: import its mask first (pxsync mask import --event {event} FILE)");
+            }
+            println!("{event} enabled: the emitters now write to inwink and plan the whole salon");
+            Ok(())
+        }
+        Command::Disable { event, db } => {
+            let store = store_now(&db).await?;
+            if !store.set_enabled(&event, false).await? {
+                bail!("unknown event {event}");
+            }
+            println!("{event} disabled: nothing more is written to inwink (events keep flowing into the log)");
+            Ok(())
+        }
+        Command::Reset { yes, db, nats } => {
+            if !yes {
+                bail!("reset deletes every table and the stream of namespace {}: add --yes", db.namespace);
+            }
+            let store = Store::connect(&db.database_url, &db.namespace, 1)?;
+            store.drop_namespace().await?;
+            Bus::connect(&nats.nats_url, &db.namespace).await?.delete_stream().await?;
+            println!("namespace {} reset", db.namespace);
+            Ok(())
+        }
+        Command::Retry { order, event, db } => {
+            let store = store_now(&db).await?;
+            let n = store.mark_orders(&event, std::slice::from_ref(&order)).await?;
+            if n == 0 {
+                bail!("unknown order {order} in {event}");
+            }
+            println!("order {order} will be reconciled now");
+            Ok(())
+        }
+        Command::Status { event, json, db } => {
+            let store = store_now(&db).await?;
+            let status = store.status(event.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render_status(&status));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The status as a project manager reads it.
+pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if status.is_empty() {
+        out.push_str("no salon yet: import a mask (pxsync mask import --event SLUG FILE)\n");
+    }
+    for s in status {
+        let q = |k: &str| s.queue.get(k).copied().unwrap_or(0);
+        let _ = writeln!(out, "{} → inwink {}", s.planexpo_event, s.inwink_event_id);
+        let _ = writeln!(
+            out,
+            "  sync: {}   mask: {}",
+            if s.enabled { "ENABLED" } else { "disabled (nothing is written to inwink)" },
+            s.mask_version.map_or("none".to_owned(), |v| format!("version {v}"))
+        );
+        let _ = writeln!(
+            out,
+            "  orders: {} known, {} partners on inwink; queue: {} synced, {} pending, {} waiting, {} parked",
+            s.orders,
+            s.partners_applied,
+            q("done"),
+            q("pending"),
+            q("waiting"),
+            q("parked")
+        );
+        if let Some(age) = s.oldest_waiting_s {
+            let _ = writeln!(out, "  oldest waiting: {age:.1} s");
+        }
+        if let Some(at) = s.last_write_at {
+            let _ = writeln!(out, "  last write to inwink: {at}");
+        }
+        for p in &s.parked {
+            let _ = writeln!(out, "  parked {}: {}", p.order_id, p.reason);
+        }
+        for r in &s.rejected {
+            let _ = writeln!(out, "  rejected: {}", r.problem);
+        }
+        for d in &s.refused_decreases {
+            let _ = writeln!(
+                out,
+                "  refused decrease: order {} product {}: inwink keeps {}, Planexpo now wants {}",
+                d.order_id, d.product_id, d.floor, d.desired
+            );
+        }
+        for u in &s.unmapped {
+            let _ = writeln!(
+                out,
+                "  not in the mask: {} {} ({} orders)",
+                u.planexpo_product_id,
+                u.product_name.as_deref().unwrap_or(""),
+                u.orders
+            );
+        }
+        for f in &s.feed_problems {
+            let _ = writeln!(out, "  feed problem: {f}");
+        }
+        let _ = writeln!(out, "  event log: {} events", s.events_logged);
+    }
+    out
+}

@@ -1,0 +1,136 @@
+//! Configuration from the environment, one group of settings per concern. Each binary and
+//! subcommand flattens only the groups it needs, so `--help` lists exactly its settings and a
+//! missing or malformed one stops it at start with a message naming the variable.
+
+use clap::Args;
+use pxsync_core::namespace::Namespace;
+use std::time::Duration;
+
+fn namespace(s: &str) -> Result<Namespace, String> {
+    Namespace::new(s).map_err(|e| e.to_string())
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("not a duration such as 1s or 500ms: {e}"))
+}
+
+/// Postgres and the namespace.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
+    #[arg(long = "database-url", env = "PXSYNC_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Isolates schema, streams, subjects, consumers and lock keys.
+    #[arg(long = "namespace", env = "PXSYNC_NAMESPACE", default_value = "default", value_parser = namespace)]
+    pub namespace: Namespace,
+    /// Maximum Postgres connections of this process.
+    #[arg(long = "database-pool-size", env = "PXSYNC_DATABASE_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: usize,
+}
+
+/// NATS JetStream.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS URL, e.g. nats://127.0.0.1:4222
+    #[arg(long = "nats-url", env = "PXSYNC_NATS_URL")]
+    pub nats_url: String,
+    /// How long events stay in the stream (the event log keeps them for good).
+    #[arg(long = "stream-max-age", env = "PXSYNC_STREAM_MAX_AGE", default_value = "7days", value_parser = duration)]
+    pub stream_max_age: Duration,
+}
+
+impl NatsArgs {
+    pub fn stream_settings(&self) -> pxsync_bus::StreamSettings {
+        pxsync_bus::StreamSettings { max_age: self.stream_max_age, ..Default::default() }
+    }
+}
+
+/// The Planexpo source.
+#[derive(Debug, Clone, Args)]
+pub struct PlanexpoArgs {
+    /// Planexpo base URL (scheme, host, optional path prefix).
+    #[arg(long = "planexpo-base-url", env = "PXSYNC_PLANEXPO_BASE_URL")]
+    pub base_url: String,
+    #[arg(long = "planexpo-api-key", env = "PXSYNC_PLANEXPO_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+    /// The Planexpo event slug.
+    #[arg(long = "planexpo-event", env = "PXSYNC_PLANEXPO_EVENT")]
+    pub event: String,
+    /// How often the order feed is polled.
+    #[arg(long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub poll_interval: Duration,
+}
+
+impl PlanexpoArgs {
+    pub fn client(&self) -> anyhow::Result<pxsync_planexpo::PlanexpoClient> {
+        Ok(pxsync_planexpo::PlanexpoClient::new(pxsync_planexpo::PlanexpoConfig {
+            base_url: self.base_url.clone(),
+            api_key: pxsync_planexpo::Secret::new(self.api_key.clone()),
+            event: self.event.clone(),
+            timeout: Duration::from_secs(15),
+        })?)
+    }
+}
+
+/// The inwink event id alone (what the ingestor and `mask import` need).
+#[derive(Debug, Clone, Args)]
+pub struct InwinkEventArgs {
+    /// The inwink event id (a GUID).
+    #[arg(long = "inwink-event-id", env = "PXSYNC_INWINK_EVENT_ID")]
+    pub event_id: String,
+}
+
+/// The inwink target.
+#[derive(Debug, Clone, Args)]
+pub struct InwinkArgs {
+    /// inwink API base URL, e.g. https://api.inwink.com
+    #[arg(long = "inwink-base-url", env = "PXSYNC_INWINK_BASE_URL")]
+    pub base_url: String,
+    /// OAuth2 token endpoint.
+    #[arg(long = "inwink-token-url", env = "PXSYNC_INWINK_TOKEN_URL")]
+    pub token_url: String,
+    #[arg(long = "inwink-client-id", env = "PXSYNC_INWINK_CLIENT_ID")]
+    pub client_id: String,
+    #[arg(long = "inwink-client-secret", env = "PXSYNC_INWINK_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: String,
+    #[arg(long = "inwink-scope", env = "PXSYNC_INWINK_SCOPE")]
+    pub scope: Option<String>,
+    #[command(flatten)]
+    pub event: InwinkEventArgs,
+}
+
+impl InwinkArgs {
+    fn config(&self) -> pxsync_inwink::InwinkConfig {
+        pxsync_inwink::InwinkConfig {
+            base_url: self.base_url.clone(),
+            token_url: self.token_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: pxsync_inwink::Secret::new(self.client_secret.clone()),
+            scope: self.scope.clone(),
+            event_id: self.event.event_id.clone(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn client(&self) -> anyhow::Result<pxsync_inwink::InwinkClient> {
+        Ok(pxsync_inwink::InwinkClient::new(self.config())?)
+    }
+
+    pub fn reader(&self) -> anyhow::Result<pxsync_inwink::InwinkReader> {
+        Ok(pxsync_inwink::InwinkReader::new(self.config())?)
+    }
+}
+
+/// Emitter tuning.
+#[derive(Debug, Clone, Args)]
+pub struct EmitterArgs {
+    /// Orders reconciled at once by this process.
+    #[arg(long = "emitter-concurrency", env = "PXSYNC_EMITTER_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// How often the work queue is swept for due orders.
+    #[arg(long = "emitter-poll-interval", env = "PXSYNC_EMITTER_POLL_INTERVAL", default_value = "200ms", value_parser = duration)]
+    pub poll_interval: Duration,
+    /// How long a claim is held before another process may take the order.
+    #[arg(long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
+    pub lease: Duration,
+}

@@ -1,0 +1,390 @@
+//! The emitter: a level-triggered reconciler. Per claimed order: read desired and applied state,
+//! look at inwink where an earlier outcome is unknown, plan with the pure planner, execute the
+//! writes one by one, record each as soon as inwink answered, finish the claim.
+//!
+//! Architecture invariants:
+//! - Never a lower quantity: the planner's guard decides, and a `quantity_decrease` answer only
+//!   raises the recorded floor.
+//! - Never two partners for one order, two participants for one e-mail, or a duplicate link:
+//!   after an unknown outcome inwink is read before writing again; a 409 adopts `existingId`.
+//! - No write while the salon is disabled: each reconcile holds a share lock on its salon row,
+//!   which `pxsync disable` must wait for.
+
+use crate::Shutdown;
+use futures::StreamExt;
+use pxsync_core::plan::{Note, Op, PlanInput, plan_order};
+use pxsync_inwink::{InwinkClient, InwinkError};
+use pxsync_store::{Claim, Finish, ReconcileContext, Store};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EmitterSettings {
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+    pub lease: Duration,
+    /// This process's name in claims.
+    pub worker: String,
+}
+
+impl EmitterSettings {
+    pub fn from_args(args: &crate::config::EmitterArgs) -> Self {
+        EmitterSettings {
+            concurrency: args.concurrency.max(1),
+            poll_interval: args.poll_interval,
+            lease: args.lease,
+            worker: format!("emitter-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+        }
+    }
+}
+
+/// The inwink clients of the salons this emitter serves, by inwink event id.
+pub type Clients = BTreeMap<String, InwinkClient>;
+
+pub async fn run(store: Store, clients: Clients, settings: EmitterSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+    let events: Vec<String> = clients.keys().cloned().collect();
+    tracing::info!(worker = settings.worker, "emitting to inwink");
+    while !shutdown.is_triggered() {
+        let claims = match store.claim(&settings.worker, settings.concurrency as i64, settings.lease, &events).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim orders");
+                shutdown.sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claims.is_empty() {
+            shutdown.sleep(settings.poll_interval).await;
+            continue;
+        }
+        futures::stream::iter(claims)
+            .for_each_concurrent(settings.concurrency, |claim| {
+                let store = store.clone();
+                let clients = &clients;
+                async move {
+                    let finish = match reconcile(&store, clients, &claim).await {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::warn!(order = %claim.order_id, error = format!("{e:#}"), "reconcile failed");
+                            Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: "internal error: see the emitter log".into() }
+                        }
+                    };
+                    if let Err(e) = store.finish(&claim, &finish).await {
+                        tracing::warn!(order = %claim.order_id, error = %e, "cannot finish the claim; its lease will expire");
+                    }
+                }
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// Per-order exponential backoff with jitter: from at most 0.5 s, capped at 30 s.
+pub fn backoff(attempts: i32) -> Duration {
+    let base = 0.5 * 2f64.powi(attempts.clamp(0, 10));
+    Duration::from_secs_f64(base.min(30.0) * (0.5 + fastrand::f64() * 0.5))
+}
+
+/// What executing a plan led to.
+enum Step {
+    /// Every operation was applied.
+    Applied,
+    /// Something learned from inwink (an adoption, a deletion, a floor) calls for a new plan.
+    Replan,
+    Finish(Finish),
+}
+
+/// Reconciles one order.
+pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyhow::Result<Finish> {
+    let ev = claim.planexpo_event.as_str();
+    let mut lock_conn = store.client().await?;
+    let lock = lock_conn.transaction().await?;
+    let enabled: Option<bool> = lock
+        .query_opt("SELECT enabled FROM salons WHERE planexpo_event = $1 FOR SHARE", &[&ev])
+        .await?
+        .map(|r| r.get(0));
+    if enabled != Some(true) {
+        return Ok(Finish::Waiting { delay: Duration::ZERO, failure: false, reason: "salon disabled".into() });
+    }
+    for _round in 0..6 {
+        let ctx = store.reconcile_context(ev, &claim.order_id).await?;
+        let Some(client) = clients.get(&ctx.inwink_event_id) else {
+            return Ok(Finish::Parked { reason: format!("no inwink client for event {}", ctx.inwink_event_id) });
+        };
+        if ctx.partner_uncertain || ctx.participant_uncertain || ctx.floors_uncertain {
+            if let Err(e) = observe(store, client, claim, &ctx).await? {
+                return Ok(failure(claim, "observe", &e));
+            }
+            continue;
+        }
+        let Some(desired) = &ctx.desired else { return Ok(Finish::Done) };
+        let plan = plan_order(PlanInput {
+            desired,
+            participant: ctx.participant.as_ref(),
+            parent_partner_id: ctx.parent_partner_id.as_deref(),
+            partner: ctx.partner.as_ref(),
+            participant_record: ctx.participant_record.as_ref(),
+            linked: ctx.linked,
+            floors: &ctx.floors,
+        });
+        for note in &plan.notes {
+            if let Note::QuantityDecreaseRefused { product_id, floor, desired } = note {
+                store.record_refused_decrease(ev, &claim.order_id, product_id, *floor, *desired).await?;
+            }
+        }
+        if plan.ops.is_empty() {
+            return Ok(Finish::Done);
+        }
+        match execute(store, client, claim, &ctx, plan.ops).await? {
+            Step::Applied => return Ok(Finish::Done),
+            Step::Replan => continue,
+            Step::Finish(f) => return Ok(f),
+        }
+    }
+    Ok(Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: "did not converge in 6 rounds".into() })
+}
+
+/// The method and route template of an operation (recorded with each call; no ids, no values).
+fn route(op: &Op) -> (&'static str, &'static str) {
+    match op {
+        Op::CreatePartner(_) => ("POST", "/{eventId}/exhibitor"),
+        Op::UpdatePartner(_) => ("PATCH", "/{eventId}/exhibitor/{id}"),
+        Op::CreateParticipant(_) => ("POST", "/{eventId}/registered"),
+        Op::UpdateParticipant(_) => ("PATCH", "/{eventId}/registered/{id}"),
+        Op::LinkTeamMember => ("POST", "/{eventId}/exhibitor/account"),
+        Op::SetQuantity { .. } => ("PUT", "/{eventId}/exhibitor/{id}/products/{productId}"),
+    }
+}
+
+async fn record(store: &Store, claim: &Claim, op: &Op, status: Option<u16>, code: Option<&str>, outcome: &str) -> anyhow::Result<()> {
+    let (method, route) = route(op);
+    store.record_call(&claim.planexpo_event, &claim.order_id, op.name(), method, route, status, code, outcome, None).await?;
+    Ok(())
+}
+
+/// How a failed call ends the reconcile.
+fn failure(claim: &Claim, what: &str, e: &InwinkError) -> Finish {
+    match e {
+        InwinkError::RateLimited { retry_after, .. } => {
+            Finish::Waiting { delay: *retry_after, failure: false, reason: format!("{what}: inwink rate limit") }
+        }
+        InwinkError::Unavailable { retry_after: Some(after), status, .. } => {
+            Finish::Waiting { delay: *after, failure: false, reason: format!("{what}: inwink unavailable ({status})") }
+        }
+        e if e.is_transient() => Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: format!("{what}: {e}") },
+        InwinkError::Unauthorized { .. } | InwinkError::Token { .. } => {
+            Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: format!("{what}: {e}") }
+        }
+        e => Finish::Parked { reason: format!("{what}: inwink refused: {}", e.code().unwrap_or("error")) },
+    }
+}
+
+fn is_not_found(e: &InwinkError, code: &str) -> bool {
+    matches!(e, InwinkError::NotFound { code: c, .. } if c == code)
+}
+
+async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &ReconcileContext, ops: Vec<Op>) -> anyhow::Result<Step> {
+    let ev = claim.planexpo_event.as_str();
+    let order = claim.order_id.as_str();
+    let mut partner_id = ctx.partner.as_ref().map(|p| p.partner_id.clone());
+    let mut participant_id = ctx.participant_record.as_ref().map(|p| p.participant_id.clone());
+    let email_key = ctx.participant.as_ref().map(|p| p.email_key.clone());
+    for op in &ops {
+        let result: Result<u16, InwinkError> = match op {
+            Op::CreatePartner(w) => match client.create_partner(w).await {
+                Ok(p) => {
+                    store.record_partner(ev, order, &p.id, Some(w)).await?;
+                    store.mark_children(ev, order).await?;
+                    partner_id = Some(p.id);
+                    Ok(201)
+                }
+                Err(InwinkError::Conflict { existing_id: Some(id), .. }) => {
+                    record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
+                    store.record_partner(ev, order, &id, None).await?;
+                    store.mark_children(ev, order).await?;
+                    return Ok(Step::Replan);
+                }
+                Err(e) => {
+                    if e.outcome_unknown() {
+                        store.mark_partner_uncertain(ev, order).await?;
+                    }
+                    Err(e)
+                }
+            },
+            Op::UpdatePartner(w) => {
+                let id = partner_id.clone().unwrap_or_default();
+                match client.update_partner(&id, w).await {
+                    Ok(_) => {
+                        store.record_partner(ev, order, &id, Some(w)).await?;
+                        Ok(200)
+                    }
+                    Err(e) if is_not_found(&e, "partner_not_found") => {
+                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        tracing::info!(order, "partner deleted on inwink: recreating it");
+                        store.forget_partner(ev, order).await?;
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) => {
+                        if e.outcome_unknown() {
+                            store.mark_partner_uncertain(ev, order).await?;
+                        }
+                        Err(e)
+                    }
+                }
+            }
+            Op::CreateParticipant(p) => match client.create_participant(p).await {
+                Ok(r) => {
+                    store.record_participant(ev, &p.email_key, &r.id, Some(p)).await?;
+                    participant_id = Some(r.id);
+                    Ok(201)
+                }
+                Err(InwinkError::Conflict { existing_id: Some(id), .. }) => {
+                    record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
+                    store.record_participant(ev, &p.email_key, &id, None).await?;
+                    return Ok(Step::Replan);
+                }
+                Err(e) => {
+                    if e.outcome_unknown() {
+                        store.mark_participant_uncertain(ev, &p.email_key).await?;
+                    }
+                    Err(e)
+                }
+            },
+            Op::UpdateParticipant(p) => {
+                let id = participant_id.clone().unwrap_or_default();
+                match client.update_participant(&id, p).await {
+                    Ok(_) => {
+                        store.record_participant(ev, &p.email_key, &id, Some(p)).await?;
+                        Ok(200)
+                    }
+                    Err(e) if is_not_found(&e, "participant_not_found") => {
+                        record(store, claim, op, Some(404), Some("participant_not_found"), "missing").await?;
+                        store.forget_participant(ev, &p.email_key).await?;
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) => {
+                        if e.outcome_unknown() {
+                            store.mark_participant_uncertain(ev, &p.email_key).await?;
+                        }
+                        Err(e)
+                    }
+                }
+            }
+            Op::LinkTeamMember => {
+                let (Some(pid), Some(rid)) = (partner_id.clone(), participant_id.clone()) else {
+                    return Ok(Step::Replan);
+                };
+                match client.link_team_member(&pid, &rid).await {
+                    Ok(link) => {
+                        store.record_link(ev, &pid, &rid, Some(&link.id)).await?;
+                        Ok(201)
+                    }
+                    Err(InwinkError::Conflict { existing_id, .. }) => {
+                        record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
+                        store.record_link(ev, &pid, &rid, existing_id.as_deref()).await?;
+                        continue;
+                    }
+                    Err(e) if is_not_found(&e, "partner_not_found") => {
+                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        store.forget_partner(ev, order).await?;
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) if is_not_found(&e, "participant_not_found") => {
+                        record(store, claim, op, Some(404), Some("participant_not_found"), "missing").await?;
+                        if let Some(k) = &email_key {
+                            store.forget_participant(ev, k).await?;
+                        }
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Op::SetQuantity { product_id, quantity, .. } => {
+                let pid = partner_id.clone().unwrap_or_default();
+                match client.set_quantity(&pid, product_id, *quantity).await {
+                    Ok(()) => {
+                        store.record_floor(ev, order, product_id, *quantity, false).await?;
+                        Ok(200)
+                    }
+                    Err(InwinkError::Rejected { code, current: Some(current), .. }) if code == "quantity_decrease" => {
+                        // inwink holds more than pxsync knew: that is the floor now.
+                        record(store, claim, op, Some(400), Some("quantity_decrease"), "floor_raised").await?;
+                        store.record_floor(ev, order, product_id, current, false).await?;
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) if is_not_found(&e, "partner_not_found") => {
+                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        store.forget_partner(ev, order).await?;
+                        return Ok(Step::Replan);
+                    }
+                    Err(e) => {
+                        if e.outcome_unknown() {
+                            store.record_floor(ev, order, product_id, *quantity, true).await?;
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(status) => record(store, claim, op, Some(status), None, "applied").await?,
+            Err(e) => {
+                let outcome = if e.outcome_unknown() { "unknown" } else { "failed" };
+                record(store, claim, op, e.status(), e.code(), outcome).await?;
+                return Ok(Step::Finish(failure(claim, op.name(), &e)));
+            }
+        }
+    }
+    Ok(Step::Applied)
+}
+
+/// Reads inwink where an earlier write's outcome is unknown, and records what it holds. The
+/// outer error is the store's, the inner one inwink's.
+async fn observe(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &ReconcileContext) -> anyhow::Result<Result<(), InwinkError>> {
+    let ev = claim.planexpo_event.as_str();
+    let order = claim.order_id.as_str();
+    let reader = client.reader();
+    let mut partner_id = ctx.partner.as_ref().map(|p| p.partner_id.clone());
+    if ctx.partner_uncertain {
+        let found = match reader.find_partners_by_order(order).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        match found.first() {
+            Some(p) => {
+                store.record_partner(ev, order, &p.id, p.as_write().as_ref()).await?;
+                partner_id = Some(p.id.clone());
+            }
+            None => {
+                store.forget_partner(ev, order).await?;
+                partner_id = None;
+            }
+        }
+    }
+    if ctx.participant_uncertain
+        && let Some(p) = &ctx.participant
+    {
+        let found = match reader.find_participants_by_email(&p.email).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        match found.first() {
+            Some(r) => store.record_participant(ev, &p.email_key, &r.id, Some(&r.as_desired())).await?,
+            None => store.forget_participant(ev, &p.email_key).await?,
+        }
+    }
+    if ctx.floors_uncertain {
+        let held: BTreeMap<String, u32> = match &partner_id {
+            Some(pid) => match reader.partner_products(pid).await {
+                Ok(products) => products.into_iter().map(|p| (p.product_id, p.quantity)).collect(),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => BTreeMap::new(),
+        };
+        for product in ctx.floors.keys() {
+            let q = held.get(product).copied().unwrap_or(0);
+            store.record_floor(ev, order, product, q, false).await?;
+        }
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,154 @@
+//! The ingestor: Planexpo's order feed → one event per observed revision → JetStream.
+//!
+//! Architecture invariant: the watermark and the per-order memory are saved only after JetStream
+//! acknowledged every event up to them. A crash in between republishes the same event ids, which
+//! JetStream's duplicate window and the event log's primary key both absorb.
+
+use crate::{Shutdown, now, new_traceparent};
+use anyhow::Context;
+use pxsync_bus::Bus;
+use pxsync_core::event::{DeriveContext, Previous, derive_events};
+use pxsync_core::order::{Observation, observe};
+use pxsync_planexpo::PlanexpoClient;
+use pxsync_store::{Store, Watermark};
+use std::time::Duration;
+
+/// One salon served by an ingestor.
+#[derive(Clone)]
+pub struct Salon {
+    pub planexpo: PlanexpoClient,
+    pub inwink_event_id: String,
+    pub poll_interval: Duration,
+}
+
+/// What one pass over the feed did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassOutcome {
+    pub orders_read: usize,
+    pub events_published: usize,
+}
+
+/// Polls one salon until shutdown, holding the salon's polling lock (one replica at a time).
+pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> anyhow::Result<()> {
+    let event = salon.planexpo.event().to_owned();
+    store.register_salon(&event, &salon.inwink_event_id).await?;
+    let key = store.namespace().lock_key(&format!("poll:{event}"));
+    let lock = loop {
+        let conn = store.client().await?;
+        let got: bool = conn.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.get(0);
+        if got {
+            break conn;
+        }
+        drop(conn);
+        tracing::info!(event, "another ingestor polls this salon; standing by");
+        if !shutdown.sleep(Duration::from_secs(2)).await {
+            return Ok(());
+        }
+    };
+    tracing::info!(event, "polling the Planexpo feed");
+    let mut failures = 0u32;
+    loop {
+        match poll_once(&store, &bus, &salon).await {
+            Ok(outcome) => {
+                failures = 0;
+                if outcome.events_published > 0 {
+                    tracing::info!(event, orders = outcome.orders_read, events = outcome.events_published, "feed pass");
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(event, error = format!("{e:#}"), "feed pass failed; retrying with backoff");
+            }
+        }
+        let wait = if failures == 0 {
+            salon.poll_interval
+        } else {
+            Duration::from_millis(250 * 2u64.pow(failures.min(7))).min(Duration::from_secs(30)).max(salon.poll_interval)
+        };
+        if !shutdown.sleep(wait).await {
+            break;
+        }
+    }
+    let _ = lock.execute("SELECT pg_advisory_unlock($1)", &[&key]).await;
+    Ok(())
+}
+
+/// Reads the feed from the watermark to its end, page by page.
+pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Result<PassOutcome> {
+    let event = salon.planexpo.event();
+    let since = store.watermark(event).await?.map(|w| w.updated_at);
+    let mut cursor: Option<String> = None;
+    let mut outcome = PassOutcome::default();
+    loop {
+        let page = salon
+            .planexpo
+            .orders_page(if cursor.is_none() { since } else { None }, cursor.as_deref(), 100)
+            .await
+            .with_context(|| format!("read the order feed of {event}"))?;
+        outcome.orders_read += page.orders.len();
+        outcome.events_published += ingest_orders(store, bus, salon, &page.orders).await?;
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(outcome),
+        }
+    }
+}
+
+/// Judges, derives and publishes a set of raw orders (a feed page, or one fetched order), then
+/// records them and the watermark. Returns the number of events published.
+pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serde_json::Value]) -> anyhow::Result<usize> {
+    let event = salon.planexpo.event();
+    let mut observations = Vec::new();
+    let mut watermark: Option<Watermark> = None;
+    for raw in raws {
+        match observe(raw) {
+            Ok(obs) => {
+                let (id, at) = match &obs {
+                    Observation::Order { snapshot, .. } => (snapshot.id.clone(), snapshot.updated_at),
+                    Observation::Rejected { id, updated_at, .. } => (id.clone(), *updated_at),
+                };
+                let candidate = Watermark { updated_at: at, order_id: id };
+                if watermark.as_ref().is_none_or(|w| (w.updated_at, &w.order_id) < (candidate.updated_at, &candidate.order_id)) {
+                    watermark = Some(candidate);
+                }
+                observations.push(obs);
+            }
+            Err(problem) => {
+                let message = problem.to_string();
+                tracing::warn!(event, problem = %message, "order of the feed ignored");
+                store.record_feed_problem(event, problem.order_id.as_deref(), &message).await?;
+            }
+        }
+    }
+    let ids: Vec<String> = observations
+        .iter()
+        .map(|o| match o {
+            Observation::Order { snapshot, .. } => snapshot.id.clone(),
+            Observation::Rejected { id, .. } => id.clone(),
+        })
+        .collect();
+    let previous = store.previous(event, &ids).await?;
+    let recorded_at = now();
+    let mut acks = Vec::new();
+    let mut observed: Vec<(String, Previous)> = Vec::new();
+    for (id, obs) in ids.into_iter().zip(observations) {
+        let prev = previous.get(&id).cloned().unwrap_or_default();
+        let traceparent = new_traceparent();
+        let ctx = DeriveContext { inwink_event_id: &salon.inwink_event_id, recorded_at, traceparent: Some(&traceparent) };
+        let events = derive_events(&prev, obs, &ctx);
+        if events.is_empty() {
+            continue;
+        }
+        for e in &events {
+            acks.push(bus.publish_async(e).await?);
+        }
+        observed.push((id, prev.after(&events)));
+    }
+    let published = acks.len();
+    for ack in acks {
+        ack.await.context("JetStream did not acknowledge an event")?;
+    }
+    store.record_ingested(event, &observed, watermark.as_ref()).await?;
+    Ok(published)
+}
+
