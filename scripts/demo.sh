@@ -19,10 +19,15 @@ export PXSYNC_NAMESPACE="demo${SMOKE:+_smoke}_$$"
 EVENT=salon-sante-2026
 PIDS=()
 cleanup() {
+  local rc=$?
+  if [[ $rc -ne 0 && -f "$WORK/pxsync-run.log" ]]; then
+    echo "demo: failed; the last lines of the pxsync log ($WORK/pxsync-run.log):" >&2
+    tail -n 30 "$WORK/pxsync-run.log" >&2
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   "$BIN/pxsync" reset --yes >/dev/null 2>&1 || true
-  [[ -n "$SMOKE" ]] && rm -rf "$WORK"
+  [[ -n "$SMOKE" && $rc -eq 0 ]] && rm -rf "$WORK"
   return 0
 }
 trap cleanup EXIT
@@ -67,6 +72,7 @@ echo "== pxsync migrate, mask import, enable (namespace $PXSYNC_NAMESPACE)"
 echo "== pxsync run (ingestor + projector + emitter)"
 "$BIN/pxsync" run >"$WORK/pxsync-run.log" 2>&1 &
 PIDS+=($!)
+export PXSYNC_RUN_PID=$!
 HELPER=(python3 scripts/demo/demo.py "$PX" "$IW" "$BIN/pxsync" "$EVENT" scripts/demo/mask.csv)
 "${HELPER[@]}" wait
 echo

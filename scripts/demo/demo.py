@@ -2,7 +2,7 @@
 """Demo helper: drives the Planexpo simulator, reads both simulators and the pxsync status,
 and prints what inwink holds. Standard library only. Prints company names (synthetic data),
 never contacts."""
-import json, subprocess, sys, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 
 PX, IW, PXSYNC, EVENT = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 MAPPED = {}
@@ -36,7 +36,13 @@ def status():
 def wait_converged(timeout=60):
     """Until the emitter has nothing pending and the projector has seen every revision."""
     deadline = time.time() + timeout
+    run_pid = int(os.environ.get("PXSYNC_RUN_PID", "0"))
     while time.time() < deadline:
+        if run_pid:
+            try:
+                os.kill(run_pid, 0)
+            except OSError:
+                raise SystemExit("demo: pxsync run has stopped")
         s = status()
         q = s["queue"]
         if s["orders"] > 0 and q.get("pending", 0) == 0 and q.get("waiting", 0) == 0 and s["events_logged"] > 0:
@@ -60,7 +66,7 @@ def show_partner(state, order_id, label):
     names = {iw: name for (iw, name) in MAPPED.values()}
     products = ", ".join(f"{names.get(k, k)} ×{v}" for k, v in sorted(p.get("products", {}).items())) or "no products"
     parent = f", co-exhibitor of {p['affiliatedToId'][:8]}…" if p.get("affiliatedToId") else ""
-    print(f"   {label}: {p['name']} [{p['status']}] stand {p.get('emplacement')}{parent}: {products}")
+    print(f"   {label}: {p['name']} [{p['status']}] stand {p.get('emplacement') or '(not placed)'}{parent}: {products}")
 
 
 def overview():

@@ -54,7 +54,13 @@ impl Store {
     /// holder died is free again once its lease expired.
     /// Only salons whose inwink event is in `inwink_events` are claimed (those this emitter has
     /// credentials for).
-    pub async fn claim(&self, worker: &str, limit: i64, lease: Duration, inwink_events: &[String]) -> Result<Vec<Claim>> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+        inwink_events: &[String],
+    ) -> Result<Vec<Claim>> {
         let client = self.client().await?;
         let rows = client
             .query(

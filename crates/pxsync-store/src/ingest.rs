@@ -113,7 +113,13 @@ impl Store {
 
 impl Store {
     /// Parks an undecodable event for an operator (`pxsync dead-letter list`).
-    pub async fn dead_letter(&self, stream_seq: u64, subject: &str, reason: &str, payload: &[u8]) -> Result<()> {
+    pub async fn dead_letter(
+        &self,
+        stream_seq: u64,
+        subject: &str,
+        reason: &str,
+        payload: &[u8],
+    ) -> Result<()> {
         let client = self.client().await?;
         client
             .execute(

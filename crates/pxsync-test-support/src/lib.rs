@@ -20,7 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn database_url() -> String {
-    std::env::var("PXSYNC_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("PXSYNC_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn nats_url() -> String {
@@ -42,15 +43,40 @@ impl TestNamespace {
         let store = Store::connect(&database_url(), &ns, 3).expect("database url");
         tokio::time::timeout(Duration::from_secs(20), store.migrate())
             .await
-            .unwrap_or_else(|_| panic!("Postgres at {} did not answer in 20 s (run `make services`)", database_url()))
-            .unwrap_or_else(|e| panic!("Postgres at {} is not usable (run `make services`): {e}", database_url()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "Postgres at {} did not answer in 20 s (run `make services`)",
+                    database_url()
+                )
+            })
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Postgres at {} is not usable (run `make services`): {e}",
+                    database_url()
+                )
+            });
         let bus = tokio::time::timeout(Duration::from_secs(10), Bus::connect(&nats_url(), &ns))
             .await
-            .unwrap_or_else(|_| panic!("NATS at {} did not answer in 10 s (run `make services`)", nats_url()))
-            .unwrap_or_else(|e| panic!("NATS at {} is not usable (run `make services`): {e}", nats_url()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "NATS at {} did not answer in 10 s (run `make services`)",
+                    nats_url()
+                )
+            })
+            .unwrap_or_else(|e| {
+                panic!(
+                    "NATS at {} is not usable (run `make services`): {e}",
+                    nats_url()
+                )
+            });
         bus.ensure_stream(&Default::default())
             .await
-            .unwrap_or_else(|e| panic!("JetStream at {} is not usable (run `make services`): {e}", nats_url()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "JetStream at {} is not usable (run `make services`): {e}",
+                    nats_url()
+                )
+            });
         TestNamespace { ns, store, bus }
     }
 
@@ -107,20 +133,33 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 }
 
 impl Service {
-    pub fn spawn(name: &str, exe: &str, args: &[&str], env: &[(String, String)], dir: &std::path::Path) -> Service {
+    pub fn spawn(
+        name: &str,
+        exe: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        dir: &std::path::Path,
+    ) -> Service {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let child = Command::new(exe)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("RUST_LOG", std::env::var("PXSYNC_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("PXSYNC_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
-        Service { name: name.into(), child, log }
+        Service {
+            name: name.into(),
+            child,
+            log,
+        }
     }
 
     /// The process's output so far.
@@ -134,7 +173,10 @@ impl Service {
 
     /// SIGTERM, then wait up to `grace` for the exit status.
     pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -165,7 +207,11 @@ pub fn run_command(exe: &str, args: &[&str], env: &[(String, String)]) -> (bool,
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A small JSON HTTP helper for simulator controls.
@@ -173,21 +219,42 @@ pub struct Http(reqwest::Client);
 
 impl Default for Http {
     fn default() -> Self {
+        // One TLS crypto provider for the whole workspace: ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Http(reqwest::Client::new())
     }
 }
 
 impl Http {
     pub async fn get(&self, url: &str) -> serde_json::Value {
-        let r = self.0.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let r = self
+            .0
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         r.json().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
     }
 
-    pub async fn send(&self, method: reqwest::Method, url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.0.request(method.clone(), url).json(body).send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .0
+            .request(method.clone(), url)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     pub async fn put(&self, url: &str, body: &serde_json::Value) -> serde_json::Value {
@@ -203,6 +270,11 @@ impl Http {
     }
 
     pub async fn delete(&self, url: &str) -> u16 {
-        self.0.delete(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        self.0
+            .delete(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 }

@@ -1,7 +1,9 @@
 //! Shared start-up of the binaries: connect to Postgres and NATS (waiting for them), migrate,
 //! and the operator subcommands of `pxsync`.
 
-use crate::config::{DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs};
+use crate::config::{
+    DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs,
+};
 use crate::{Shutdown, emitter, ingestor, projector, retry_until_ready};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -13,23 +15,39 @@ use std::path::PathBuf;
 /// Connects to Postgres and migrates the namespace, waiting for the server if it is not up.
 pub async fn store(db: &DatabaseArgs, shutdown: &Shutdown) -> anyhow::Result<Option<Store>> {
     let store = Store::connect(&db.database_url, &db.namespace, db.pool_size)?;
-    Ok(retry_until_ready("postgres", shutdown, || store.migrate()).await.map(|()| store))
+    Ok(retry_until_ready("postgres", shutdown, || store.migrate())
+        .await
+        .map(|()| store))
 }
 
 /// Connects to NATS, waiting for the server if it is not up.
-pub async fn bus(nats: &NatsArgs, db: &DatabaseArgs, shutdown: &Shutdown) -> anyhow::Result<Option<Bus>> {
-    Ok(retry_until_ready("nats", shutdown, || Bus::connect(&nats.nats_url, &db.namespace)).await)
+pub async fn bus(
+    nats: &NatsArgs,
+    db: &DatabaseArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<Bus>> {
+    Ok(retry_until_ready("nats", shutdown, || {
+        Bus::connect(&nats.nats_url, &db.namespace)
+    })
+    .await)
 }
 
 /// A one-shot command's store: fails fast instead of waiting.
 async fn store_now(db: &DatabaseArgs) -> anyhow::Result<Store> {
     let store = Store::connect(&db.database_url, &db.namespace, 2)?;
-    store.migrate().await.context("connect to Postgres and migrate")?;
+    store
+        .migrate()
+        .await
+        .context("connect to Postgres and migrate")?;
     Ok(store)
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "pxsync", version, about = "Keeps inwink in line with Planexpo. Every subcommand reads its settings from the environment and never prompts.")]
+#[command(
+    name = "pxsync",
+    version,
+    about = "Keeps inwink in line with Planexpo. Every subcommand reads its settings from the environment and never prompts."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,7 +56,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the ingestor, the projector and the emitter in one process until SIGTERM or Ctrl-C.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Creates or upgrades the namespace's schema.
     Migrate {
         #[command(flatten)]
@@ -125,7 +143,12 @@ pub fn read_mask_csv(path: &std::path::Path) -> anyhow::Result<Vec<MaskRow>> {
         .from_path(path)
         .with_context(|| format!("open {}", path.display()))?;
     let headers = reader.headers()?.clone();
-    let expected = ["planexpo_product_name", "planexpo_product_id", "inwink_product_name", "inwink_product_id"];
+    let expected = [
+        "planexpo_product_name",
+        "planexpo_product_id",
+        "inwink_product_name",
+        "inwink_product_id",
+    ];
     let index: Vec<usize> = expected
         .iter()
         .map(|h| {
@@ -153,8 +176,12 @@ pub fn read_mask_csv(path: &std::path::Path) -> anyhow::Result<Vec<MaskRow>> {
 
 /// Runs the three services in this process until the shutdown.
 pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
-    let Some(store) = store(&args.db, &shutdown).await? else { return Ok(()) };
-    let Some(bus) = bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let Some(store) = store(&args.db, &shutdown).await? else {
+        return Ok(());
+    };
+    let Some(bus) = bus(&args.nats, &args.db, &shutdown).await? else {
+        return Ok(());
+    };
     let stream_settings = args.nats.stream_settings();
     retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
     let salon = ingestor::Salon {
@@ -165,7 +192,12 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut clients = emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
     let settings = emitter::EmitterSettings::from_args(&args.emitter);
-    let ingest = tokio::spawn(ingestor::run(store.clone(), bus.clone(), salon, shutdown.clone()));
+    let ingest = tokio::spawn(ingestor::run(
+        store.clone(),
+        bus.clone(),
+        salon,
+        shutdown.clone(),
+    ));
     let project = tokio::spawn(projector::run(
         store.clone(),
         bus.clone(),
@@ -183,13 +215,22 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => run_all(args, Shutdown::on_signals()).await,
+        Command::Run(args) => run_all(*args, Shutdown::on_signals()).await,
         Command::Migrate { db } => {
             store_now(&db).await?;
-            println!("namespace {} migrated (schema {})", db.namespace, db.namespace.schema());
+            println!(
+                "namespace {} migrated (schema {})",
+                db.namespace,
+                db.namespace.schema()
+            );
             Ok(())
         }
-        Command::Mask(MaskCommand::Import { event, file, db, inwink }) => {
+        Command::Mask(MaskCommand::Import {
+            event,
+            file,
+            db,
+            inwink,
+        }) => {
             let rows = read_mask_csv(&file)?;
             let (mask, issues) = check_mask(&rows);
             for issue in &issues {
@@ -200,14 +241,21 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             let store = store_now(&db).await?;
             store.register_salon(&event, &inwink.event_id).await?;
-            let version = store.import_mask(&event, &mask, &file.display().to_string()).await?;
-            println!("mask version {version} imported for {event}: {} mapped products", mask.products.len());
+            let version = store
+                .import_mask(&event, &mask, &file.display().to_string())
+                .await?;
+            println!(
+                "mask version {version} imported for {event}: {} mapped products",
+                mask.products.len()
+            );
             Ok(())
         }
         Command::Enable { event, db } => {
             let store = store_now(&db).await?;
             if !store.set_enabled(&event, true).await? {
-                bail!("unknown event {event}: import its mask first (pxsync mask import --event {event} FILE)");
+                bail!(
+                    "unknown event {event}: import its mask first (pxsync mask import --event {event} FILE)"
+                );
             }
             println!("{event} enabled: the emitters now write to inwink and plan the whole salon");
             Ok(())
@@ -217,22 +265,32 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             if !store.set_enabled(&event, false).await? {
                 bail!("unknown event {event}");
             }
-            println!("{event} disabled: nothing more is written to inwink (events keep flowing into the log)");
+            println!(
+                "{event} disabled: nothing more is written to inwink (events keep flowing into the log)"
+            );
             Ok(())
         }
         Command::Reset { yes, db, nats } => {
             if !yes {
-                bail!("reset deletes every table and the stream of namespace {}: add --yes", db.namespace);
+                bail!(
+                    "reset deletes every table and the stream of namespace {}: add --yes",
+                    db.namespace
+                );
             }
             let store = Store::connect(&db.database_url, &db.namespace, 1)?;
             store.drop_namespace().await?;
-            Bus::connect(&nats.nats_url, &db.namespace).await?.delete_stream().await?;
+            Bus::connect(&nats.nats_url, &db.namespace)
+                .await?
+                .delete_stream()
+                .await?;
             println!("namespace {} reset", db.namespace);
             Ok(())
         }
         Command::Retry { order, event, db } => {
             let store = store_now(&db).await?;
-            let n = store.mark_orders(&event, std::slice::from_ref(&order)).await?;
+            let n = store
+                .mark_orders(&event, std::slice::from_ref(&order))
+                .await?;
             if n == 0 {
                 bail!("unknown order {order} in {event}");
             }
@@ -265,8 +323,13 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
         let _ = writeln!(
             out,
             "  sync: {}   mask: {}",
-            if s.enabled { "ENABLED" } else { "disabled (nothing is written to inwink)" },
-            s.mask_version.map_or("none".to_owned(), |v| format!("version {v}"))
+            if s.enabled {
+                "ENABLED"
+            } else {
+                "disabled (nothing is written to inwink)"
+            },
+            s.mask_version
+                .map_or("none".to_owned(), |v| format!("version {v}"))
         );
         let _ = writeln!(
             out,
@@ -282,6 +345,7 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
             let _ = writeln!(out, "  oldest waiting: {age:.1} s");
         }
         if let Some(at) = s.last_write_at {
+            let at = pxsync_core::Timestamp::from_datetime(at);
             let _ = writeln!(out, "  last write to inwink: {at}");
         }
         for p in &s.parked {
@@ -312,4 +376,27 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
         let _ = writeln!(out, "  event log: {} events", s.events_logged);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Clap's own consistency checks (unique argument ids across flattened groups...).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        let err = Cli::try_parse_from(["pxsync", "enable", "--event", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PXSYNC_DATABASE_URL") || err.contains("--database-url"),
+            "{err}"
+        );
+    }
 }

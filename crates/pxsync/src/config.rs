@@ -18,13 +18,21 @@ fn duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Postgres URL, e.g. postgres://postgres@127.0.0.1:5432/postgres
-    #[arg(long = "database-url", env = "PXSYNC_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long = "database-url",
+        env = "PXSYNC_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Isolates schema, streams, subjects, consumers and lock keys.
-    #[arg(long = "namespace", env = "PXSYNC_NAMESPACE", default_value = "default", value_parser = namespace)]
+    #[arg(id = "namespace", long = "namespace", env = "PXSYNC_NAMESPACE", default_value = "default", value_parser = namespace)]
     pub namespace: Namespace,
     /// Maximum Postgres connections of this process.
-    #[arg(long = "database-pool-size", env = "PXSYNC_DATABASE_POOL_SIZE", default_value_t = 8)]
+    #[arg(
+        long = "database-pool-size",
+        env = "PXSYNC_DATABASE_POOL_SIZE",
+        default_value_t = 8
+    )]
     pub pool_size: usize,
 }
 
@@ -32,16 +40,19 @@ pub struct DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
     /// NATS URL, e.g. nats://127.0.0.1:4222
-    #[arg(long = "nats-url", env = "PXSYNC_NATS_URL")]
+    #[arg(id = "nats_url", long = "nats-url", env = "PXSYNC_NATS_URL")]
     pub nats_url: String,
     /// How long events stay in the stream (the event log keeps them for good).
-    #[arg(long = "stream-max-age", env = "PXSYNC_STREAM_MAX_AGE", default_value = "7days", value_parser = duration)]
+    #[arg(id = "stream_max_age", long = "stream-max-age", env = "PXSYNC_STREAM_MAX_AGE", default_value = "7days", value_parser = duration)]
     pub stream_max_age: Duration,
 }
 
 impl NatsArgs {
     pub fn stream_settings(&self) -> pxsync_bus::StreamSettings {
-        pxsync_bus::StreamSettings { max_age: self.stream_max_age, ..Default::default() }
+        pxsync_bus::StreamSettings {
+            max_age: self.stream_max_age,
+            ..Default::default()
+        }
     }
 }
 
@@ -49,26 +60,40 @@ impl NatsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PlanexpoArgs {
     /// Planexpo base URL (scheme, host, optional path prefix).
-    #[arg(long = "planexpo-base-url", env = "PXSYNC_PLANEXPO_BASE_URL")]
+    #[arg(
+        id = "planexpo_base_url",
+        long = "planexpo-base-url",
+        env = "PXSYNC_PLANEXPO_BASE_URL"
+    )]
     pub base_url: String,
-    #[arg(long = "planexpo-api-key", env = "PXSYNC_PLANEXPO_API_KEY", hide_env_values = true)]
+    #[arg(
+        long = "planexpo-api-key",
+        env = "PXSYNC_PLANEXPO_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: String,
     /// The Planexpo event slug.
-    #[arg(long = "planexpo-event", env = "PXSYNC_PLANEXPO_EVENT")]
+    #[arg(
+        id = "planexpo_event",
+        long = "planexpo-event",
+        env = "PXSYNC_PLANEXPO_EVENT"
+    )]
     pub event: String,
     /// How often the order feed is polled.
-    #[arg(long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
+    #[arg(id = "planexpo_poll_interval", long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
     pub poll_interval: Duration,
 }
 
 impl PlanexpoArgs {
     pub fn client(&self) -> anyhow::Result<pxsync_planexpo::PlanexpoClient> {
-        Ok(pxsync_planexpo::PlanexpoClient::new(pxsync_planexpo::PlanexpoConfig {
-            base_url: self.base_url.clone(),
-            api_key: pxsync_planexpo::Secret::new(self.api_key.clone()),
-            event: self.event.clone(),
-            timeout: Duration::from_secs(15),
-        })?)
+        Ok(pxsync_planexpo::PlanexpoClient::new(
+            pxsync_planexpo::PlanexpoConfig {
+                base_url: self.base_url.clone(),
+                api_key: pxsync_planexpo::Secret::new(self.api_key.clone()),
+                event: self.event.clone(),
+                timeout: Duration::from_secs(15),
+            },
+        )?)
     }
 }
 
@@ -76,7 +101,11 @@ impl PlanexpoArgs {
 #[derive(Debug, Clone, Args)]
 pub struct InwinkEventArgs {
     /// The inwink event id (a GUID).
-    #[arg(long = "inwink-event-id", env = "PXSYNC_INWINK_EVENT_ID")]
+    #[arg(
+        id = "inwink_event_id",
+        long = "inwink-event-id",
+        env = "PXSYNC_INWINK_EVENT_ID"
+    )]
     pub event_id: String,
 }
 
@@ -84,16 +113,36 @@ pub struct InwinkEventArgs {
 #[derive(Debug, Clone, Args)]
 pub struct InwinkArgs {
     /// inwink API base URL, e.g. https://api.inwink.com
-    #[arg(long = "inwink-base-url", env = "PXSYNC_INWINK_BASE_URL")]
+    #[arg(
+        id = "inwink_base_url",
+        long = "inwink-base-url",
+        env = "PXSYNC_INWINK_BASE_URL"
+    )]
     pub base_url: String,
     /// OAuth2 token endpoint.
-    #[arg(long = "inwink-token-url", env = "PXSYNC_INWINK_TOKEN_URL")]
+    #[arg(
+        id = "inwink_token_url",
+        long = "inwink-token-url",
+        env = "PXSYNC_INWINK_TOKEN_URL"
+    )]
     pub token_url: String,
-    #[arg(long = "inwink-client-id", env = "PXSYNC_INWINK_CLIENT_ID")]
+    #[arg(
+        id = "inwink_client_id",
+        long = "inwink-client-id",
+        env = "PXSYNC_INWINK_CLIENT_ID"
+    )]
     pub client_id: String,
-    #[arg(long = "inwink-client-secret", env = "PXSYNC_INWINK_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "inwink-client-secret",
+        env = "PXSYNC_INWINK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: String,
-    #[arg(long = "inwink-scope", env = "PXSYNC_INWINK_SCOPE")]
+    #[arg(
+        id = "inwink_scope",
+        long = "inwink-scope",
+        env = "PXSYNC_INWINK_SCOPE"
+    )]
     pub scope: Option<String>,
     #[command(flatten)]
     pub event: InwinkEventArgs,
@@ -125,12 +174,16 @@ impl InwinkArgs {
 #[derive(Debug, Clone, Args)]
 pub struct EmitterArgs {
     /// Orders reconciled at once by this process.
-    #[arg(long = "emitter-concurrency", env = "PXSYNC_EMITTER_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        long = "emitter-concurrency",
+        env = "PXSYNC_EMITTER_CONCURRENCY",
+        default_value_t = 4
+    )]
     pub concurrency: usize,
     /// How often the work queue is swept for due orders.
-    #[arg(long = "emitter-poll-interval", env = "PXSYNC_EMITTER_POLL_INTERVAL", default_value = "200ms", value_parser = duration)]
+    #[arg(id = "emitter_poll_interval", long = "emitter-poll-interval", env = "PXSYNC_EMITTER_POLL_INTERVAL", default_value = "200ms", value_parser = duration)]
     pub poll_interval: Duration,
     /// How long a claim is held before another process may take the order.
-    #[arg(long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
+    #[arg(id = "emitter_lease", long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
     pub lease: Duration,
 }

@@ -41,11 +41,24 @@ impl EmitterSettings {
 /// The inwink clients of the salons this emitter serves, by inwink event id.
 pub type Clients = BTreeMap<String, InwinkClient>;
 
-pub async fn run(store: Store, clients: Clients, settings: EmitterSettings, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(
+    store: Store,
+    clients: Clients,
+    settings: EmitterSettings,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let events: Vec<String> = clients.keys().cloned().collect();
     tracing::info!(worker = settings.worker, "emitting to inwink");
     while !shutdown.is_triggered() {
-        let claims = match store.claim(&settings.worker, settings.concurrency as i64, settings.lease, &events).await {
+        let claims = match store
+            .claim(
+                &settings.worker,
+                settings.concurrency as i64,
+                settings.lease,
+                &events,
+            )
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim orders");
@@ -100,16 +113,25 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
     let mut lock_conn = store.client().await?;
     let lock = lock_conn.transaction().await?;
     let enabled: Option<bool> = lock
-        .query_opt("SELECT enabled FROM salons WHERE planexpo_event = $1 FOR SHARE", &[&ev])
+        .query_opt(
+            "SELECT enabled FROM salons WHERE planexpo_event = $1 FOR SHARE",
+            &[&ev],
+        )
         .await?
         .map(|r| r.get(0));
     if enabled != Some(true) {
-        return Ok(Finish::Waiting { delay: Duration::ZERO, failure: false, reason: "salon disabled".into() });
+        return Ok(Finish::Waiting {
+            delay: Duration::ZERO,
+            failure: false,
+            reason: "salon disabled".into(),
+        });
     }
     for _round in 0..6 {
         let ctx = store.reconcile_context(ev, &claim.order_id).await?;
         let Some(client) = clients.get(&ctx.inwink_event_id) else {
-            return Ok(Finish::Parked { reason: format!("no inwink client for event {}", ctx.inwink_event_id) });
+            return Ok(Finish::Parked {
+                reason: format!("no inwink client for event {}", ctx.inwink_event_id),
+            });
         };
         if ctx.partner_uncertain || ctx.participant_uncertain || ctx.floors_uncertain {
             if let Err(e) = observe(store, client, claim, &ctx).await? {
@@ -117,7 +139,9 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
             }
             continue;
         }
-        let Some(desired) = &ctx.desired else { return Ok(Finish::Done) };
+        let Some(desired) = &ctx.desired else {
+            return Ok(Finish::Done);
+        };
         let plan = plan_order(PlanInput {
             desired,
             participant: ctx.participant.as_ref(),
@@ -128,8 +152,15 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
             floors: &ctx.floors,
         });
         for note in &plan.notes {
-            if let Note::QuantityDecreaseRefused { product_id, floor, desired } = note {
-                store.record_refused_decrease(ev, &claim.order_id, product_id, *floor, *desired).await?;
+            if let Note::QuantityDecreaseRefused {
+                product_id,
+                floor,
+                desired,
+            } = note
+            {
+                store
+                    .record_refused_decrease(ev, &claim.order_id, product_id, *floor, *desired)
+                    .await?;
             }
         }
         if plan.ops.is_empty() {
@@ -141,7 +172,11 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
             Step::Finish(f) => return Ok(f),
         }
     }
-    Ok(Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: "did not converge in 6 rounds".into() })
+    Ok(Finish::Waiting {
+        delay: backoff(claim.attempts),
+        failure: true,
+        reason: "did not converge in 6 rounds".into(),
+    })
 }
 
 /// The method and route template of an operation (recorded with each call; no ids, no values).
@@ -156,26 +191,61 @@ fn route(op: &Op) -> (&'static str, &'static str) {
     }
 }
 
-async fn record(store: &Store, claim: &Claim, op: &Op, status: Option<u16>, code: Option<&str>, outcome: &str) -> anyhow::Result<()> {
+async fn record(
+    store: &Store,
+    claim: &Claim,
+    op: &Op,
+    status: Option<u16>,
+    code: Option<&str>,
+    outcome: &str,
+) -> anyhow::Result<()> {
     let (method, route) = route(op);
-    store.record_call(&claim.planexpo_event, &claim.order_id, op.name(), method, route, status, code, outcome, None).await?;
+    store
+        .record_call(
+            &claim.planexpo_event,
+            &claim.order_id,
+            op.name(),
+            method,
+            route,
+            status,
+            code,
+            outcome,
+            None,
+        )
+        .await?;
     Ok(())
 }
 
 /// How a failed call ends the reconcile.
 fn failure(claim: &Claim, what: &str, e: &InwinkError) -> Finish {
     match e {
-        InwinkError::RateLimited { retry_after, .. } => {
-            Finish::Waiting { delay: *retry_after, failure: false, reason: format!("{what}: inwink rate limit") }
-        }
-        InwinkError::Unavailable { retry_after: Some(after), status, .. } => {
-            Finish::Waiting { delay: *after, failure: false, reason: format!("{what}: inwink unavailable ({status})") }
-        }
-        e if e.is_transient() => Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: format!("{what}: {e}") },
-        InwinkError::Unauthorized { .. } | InwinkError::Token { .. } => {
-            Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: format!("{what}: {e}") }
-        }
-        e => Finish::Parked { reason: format!("{what}: inwink refused: {}", e.code().unwrap_or("error")) },
+        InwinkError::RateLimited { retry_after, .. } => Finish::Waiting {
+            delay: *retry_after,
+            failure: false,
+            reason: format!("{what}: inwink rate limit"),
+        },
+        InwinkError::Unavailable {
+            retry_after: Some(after),
+            status,
+            ..
+        } => Finish::Waiting {
+            delay: *after,
+            failure: false,
+            reason: format!("{what}: inwink unavailable ({status})"),
+        },
+        e if e.is_transient() => Finish::Waiting {
+            delay: backoff(claim.attempts),
+            failure: true,
+            reason: format!("{what}: {e}"),
+        },
+        InwinkError::Unauthorized { .. } | InwinkError::Token { .. } => Finish::Waiting {
+            delay: backoff(claim.attempts),
+            failure: true,
+            reason: format!("{what}: {e}"),
+        },
+        e => Finish::Parked {
+            reason: format!("{what}: inwink refused: {}", e.code().unwrap_or("error")),
+        },
     }
 }
 
@@ -183,11 +253,20 @@ fn is_not_found(e: &InwinkError, code: &str) -> bool {
     matches!(e, InwinkError::NotFound { code: c, .. } if c == code)
 }
 
-async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &ReconcileContext, ops: Vec<Op>) -> anyhow::Result<Step> {
+async fn execute(
+    store: &Store,
+    client: &InwinkClient,
+    claim: &Claim,
+    ctx: &ReconcileContext,
+    ops: Vec<Op>,
+) -> anyhow::Result<Step> {
     let ev = claim.planexpo_event.as_str();
     let order = claim.order_id.as_str();
     let mut partner_id = ctx.partner.as_ref().map(|p| p.partner_id.clone());
-    let mut participant_id = ctx.participant_record.as_ref().map(|p| p.participant_id.clone());
+    let mut participant_id = ctx
+        .participant_record
+        .as_ref()
+        .map(|p| p.participant_id.clone());
     let email_key = ctx.participant.as_ref().map(|p| p.email_key.clone());
     for op in &ops {
         let result: Result<u16, InwinkError> = match op {
@@ -198,8 +277,19 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
                     partner_id = Some(p.id);
                     Ok(201)
                 }
-                Err(InwinkError::Conflict { existing_id: Some(id), .. }) => {
-                    record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
+                Err(InwinkError::Conflict {
+                    existing_id: Some(id),
+                    ..
+                }) => {
+                    record(
+                        store,
+                        claim,
+                        op,
+                        Some(409),
+                        Some("duplicate_key"),
+                        "adopted",
+                    )
+                    .await?;
                     store.record_partner(ev, order, &id, None).await?;
                     store.mark_children(ev, order).await?;
                     return Ok(Step::Replan);
@@ -219,7 +309,15 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
                         Ok(200)
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("partner_not_found"),
+                            "missing",
+                        )
+                        .await?;
                         tracing::info!(order, "partner deleted on inwink: recreating it");
                         store.forget_partner(ev, order).await?;
                         return Ok(Step::Replan);
@@ -234,13 +332,28 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
             }
             Op::CreateParticipant(p) => match client.create_participant(p).await {
                 Ok(r) => {
-                    store.record_participant(ev, &p.email_key, &r.id, Some(p)).await?;
+                    store
+                        .record_participant(ev, &p.email_key, &r.id, Some(p))
+                        .await?;
                     participant_id = Some(r.id);
                     Ok(201)
                 }
-                Err(InwinkError::Conflict { existing_id: Some(id), .. }) => {
-                    record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
-                    store.record_participant(ev, &p.email_key, &id, None).await?;
+                Err(InwinkError::Conflict {
+                    existing_id: Some(id),
+                    ..
+                }) => {
+                    record(
+                        store,
+                        claim,
+                        op,
+                        Some(409),
+                        Some("duplicate_key"),
+                        "adopted",
+                    )
+                    .await?;
+                    store
+                        .record_participant(ev, &p.email_key, &id, None)
+                        .await?;
                     return Ok(Step::Replan);
                 }
                 Err(e) => {
@@ -254,11 +367,21 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
                 let id = participant_id.clone().unwrap_or_default();
                 match client.update_participant(&id, p).await {
                     Ok(_) => {
-                        store.record_participant(ev, &p.email_key, &id, Some(p)).await?;
+                        store
+                            .record_participant(ev, &p.email_key, &id, Some(p))
+                            .await?;
                         Ok(200)
                     }
                     Err(e) if is_not_found(&e, "participant_not_found") => {
-                        record(store, claim, op, Some(404), Some("participant_not_found"), "missing").await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("participant_not_found"),
+                            "missing",
+                        )
+                        .await?;
                         store.forget_participant(ev, &p.email_key).await?;
                         return Ok(Step::Replan);
                     }
@@ -280,17 +403,43 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
                         Ok(201)
                     }
                     Err(InwinkError::Conflict { existing_id, .. }) => {
-                        record(store, claim, op, Some(409), Some("duplicate_key"), "adopted").await?;
-                        store.record_link(ev, &pid, &rid, existing_id.as_deref()).await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(409),
+                            Some("duplicate_key"),
+                            "adopted",
+                        )
+                        .await?;
+                        store
+                            .record_link(ev, &pid, &rid, existing_id.as_deref())
+                            .await?;
                         continue;
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("partner_not_found"),
+                            "missing",
+                        )
+                        .await?;
                         store.forget_partner(ev, order).await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) if is_not_found(&e, "participant_not_found") => {
-                        record(store, claim, op, Some(404), Some("participant_not_found"), "missing").await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("participant_not_found"),
+                            "missing",
+                        )
+                        .await?;
                         if let Some(k) = &email_key {
                             store.forget_participant(ev, k).await?;
                         }
@@ -299,27 +448,57 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
                     Err(e) => Err(e),
                 }
             }
-            Op::SetQuantity { product_id, quantity, .. } => {
+            Op::SetQuantity {
+                product_id,
+                quantity,
+                ..
+            } => {
                 let pid = partner_id.clone().unwrap_or_default();
                 match client.set_quantity(&pid, product_id, *quantity).await {
                     Ok(()) => {
-                        store.record_floor(ev, order, product_id, *quantity, false).await?;
+                        store
+                            .record_floor(ev, order, product_id, *quantity, false)
+                            .await?;
                         Ok(200)
                     }
-                    Err(InwinkError::Rejected { code, current: Some(current), .. }) if code == "quantity_decrease" => {
+                    Err(InwinkError::Rejected {
+                        code,
+                        current: Some(current),
+                        ..
+                    }) if code == "quantity_decrease" => {
                         // inwink holds more than pxsync knew: that is the floor now.
-                        record(store, claim, op, Some(400), Some("quantity_decrease"), "floor_raised").await?;
-                        store.record_floor(ev, order, product_id, current, false).await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(400),
+                            Some("quantity_decrease"),
+                            "floor_raised",
+                        )
+                        .await?;
+                        store
+                            .record_floor(ev, order, product_id, current, false)
+                            .await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(store, claim, op, Some(404), Some("partner_not_found"), "missing").await?;
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("partner_not_found"),
+                            "missing",
+                        )
+                        .await?;
                         store.forget_partner(ev, order).await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) => {
                         if e.outcome_unknown() {
-                            store.record_floor(ev, order, product_id, *quantity, true).await?;
+                            store
+                                .record_floor(ev, order, product_id, *quantity, true)
+                                .await?;
                         }
                         Err(e)
                     }
@@ -329,7 +508,11 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
         match result {
             Ok(status) => record(store, claim, op, Some(status), None, "applied").await?,
             Err(e) => {
-                let outcome = if e.outcome_unknown() { "unknown" } else { "failed" };
+                let outcome = if e.outcome_unknown() {
+                    "unknown"
+                } else {
+                    "failed"
+                };
                 record(store, claim, op, e.status(), e.code(), outcome).await?;
                 return Ok(Step::Finish(failure(claim, op.name(), &e)));
             }
@@ -340,7 +523,12 @@ async fn execute(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
 
 /// Reads inwink where an earlier write's outcome is unknown, and records what it holds. The
 /// outer error is the store's, the inner one inwink's.
-async fn observe(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &ReconcileContext) -> anyhow::Result<Result<(), InwinkError>> {
+async fn observe(
+    store: &Store,
+    client: &InwinkClient,
+    claim: &Claim,
+    ctx: &ReconcileContext,
+) -> anyhow::Result<Result<(), InwinkError>> {
     let ev = claim.planexpo_event.as_str();
     let order = claim.order_id.as_str();
     let reader = client.reader();
@@ -352,7 +540,9 @@ async fn observe(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
         };
         match found.first() {
             Some(p) => {
-                store.record_partner(ev, order, &p.id, p.as_write().as_ref()).await?;
+                store
+                    .record_partner(ev, order, &p.id, p.as_write().as_ref())
+                    .await?;
                 partner_id = Some(p.id.clone());
             }
             None => {
@@ -369,14 +559,21 @@ async fn observe(store: &Store, client: &InwinkClient, claim: &Claim, ctx: &Reco
             Err(e) => return Ok(Err(e)),
         };
         match found.first() {
-            Some(r) => store.record_participant(ev, &p.email_key, &r.id, Some(&r.as_desired())).await?,
+            Some(r) => {
+                store
+                    .record_participant(ev, &p.email_key, &r.id, Some(&r.as_desired()))
+                    .await?
+            }
             None => store.forget_participant(ev, &p.email_key).await?,
         }
     }
     if ctx.floors_uncertain {
         let held: BTreeMap<String, u32> = match &partner_id {
             Some(pid) => match reader.partner_products(pid).await {
-                Ok(products) => products.into_iter().map(|p| (p.product_id, p.quantity)).collect(),
+                Ok(products) => products
+                    .into_iter()
+                    .map(|p| (p.product_id, p.quantity))
+                    .collect(),
                 Err(e) => return Ok(Err(e)),
             },
             None => BTreeMap::new(),

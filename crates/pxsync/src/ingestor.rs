@@ -4,7 +4,7 @@
 //! acknowledged every event up to them. A crash in between republishes the same event ids, which
 //! JetStream's duplicate window and the event log's primary key both absorb.
 
-use crate::{Shutdown, now, new_traceparent};
+use crate::{Shutdown, new_traceparent, now};
 use anyhow::Context;
 use pxsync_bus::Bus;
 use pxsync_core::event::{DeriveContext, Previous, derive_events};
@@ -35,7 +35,10 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
     let key = store.namespace().lock_key(&format!("poll:{event}"));
     let lock = loop {
         let conn = store.client().await?;
-        let got: bool = conn.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?.get(0);
+        let got: bool = conn
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?
+            .get(0);
         if got {
             break conn;
         }
@@ -52,18 +55,29 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
             Ok(outcome) => {
                 failures = 0;
                 if outcome.events_published > 0 {
-                    tracing::info!(event, orders = outcome.orders_read, events = outcome.events_published, "feed pass");
+                    tracing::info!(
+                        event,
+                        orders = outcome.orders_read,
+                        events = outcome.events_published,
+                        "feed pass"
+                    );
                 }
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!(event, error = format!("{e:#}"), "feed pass failed; retrying with backoff");
+                tracing::warn!(
+                    event,
+                    error = format!("{e:#}"),
+                    "feed pass failed; retrying with backoff"
+                );
             }
         }
         let wait = if failures == 0 {
             salon.poll_interval
         } else {
-            Duration::from_millis(250 * 2u64.pow(failures.min(7))).min(Duration::from_secs(30)).max(salon.poll_interval)
+            Duration::from_millis(250 * 2u64.pow(failures.min(7)))
+                .min(Duration::from_secs(30))
+                .max(salon.poll_interval)
         };
         if !shutdown.sleep(wait).await {
             break;
@@ -82,7 +96,11 @@ pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Resul
     loop {
         let page = salon
             .planexpo
-            .orders_page(if cursor.is_none() { since } else { None }, cursor.as_deref(), 100)
+            .orders_page(
+                if cursor.is_none() { since } else { None },
+                cursor.as_deref(),
+                100,
+            )
             .await
             .with_context(|| format!("read the order feed of {event}"))?;
         outcome.orders_read += page.orders.len();
@@ -96,7 +114,12 @@ pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Resul
 
 /// Judges, derives and publishes a set of raw orders (a feed page, or one fetched order), then
 /// records them and the watermark. Returns the number of events published.
-pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serde_json::Value]) -> anyhow::Result<usize> {
+pub async fn ingest_orders(
+    store: &Store,
+    bus: &Bus,
+    salon: &Salon,
+    raws: &[serde_json::Value],
+) -> anyhow::Result<usize> {
     let event = salon.planexpo.event();
     let mut observations = Vec::new();
     let mut watermark: Option<Watermark> = None;
@@ -104,11 +127,18 @@ pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serd
         match observe(raw) {
             Ok(obs) => {
                 let (id, at) = match &obs {
-                    Observation::Order { snapshot, .. } => (snapshot.id.clone(), snapshot.updated_at),
+                    Observation::Order { snapshot, .. } => {
+                        (snapshot.id.clone(), snapshot.updated_at)
+                    }
                     Observation::Rejected { id, updated_at, .. } => (id.clone(), *updated_at),
                 };
-                let candidate = Watermark { updated_at: at, order_id: id };
-                if watermark.as_ref().is_none_or(|w| (w.updated_at, &w.order_id) < (candidate.updated_at, &candidate.order_id)) {
+                let candidate = Watermark {
+                    updated_at: at,
+                    order_id: id,
+                };
+                if watermark.as_ref().is_none_or(|w| {
+                    (w.updated_at, &w.order_id) < (candidate.updated_at, &candidate.order_id)
+                }) {
                     watermark = Some(candidate);
                 }
                 observations.push(obs);
@@ -116,7 +146,9 @@ pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serd
             Err(problem) => {
                 let message = problem.to_string();
                 tracing::warn!(event, problem = %message, "order of the feed ignored");
-                store.record_feed_problem(event, problem.order_id.as_deref(), &message).await?;
+                store
+                    .record_feed_problem(event, problem.order_id.as_deref(), &message)
+                    .await?;
             }
         }
     }
@@ -134,7 +166,11 @@ pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serd
     for (id, obs) in ids.into_iter().zip(observations) {
         let prev = previous.get(&id).cloned().unwrap_or_default();
         let traceparent = new_traceparent();
-        let ctx = DeriveContext { inwink_event_id: &salon.inwink_event_id, recorded_at, traceparent: Some(&traceparent) };
+        let ctx = DeriveContext {
+            inwink_event_id: &salon.inwink_event_id,
+            recorded_at,
+            traceparent: Some(&traceparent),
+        };
         let events = derive_events(&prev, obs, &ctx);
         if events.is_empty() {
             continue;
@@ -146,9 +182,11 @@ pub async fn ingest_orders(store: &Store, bus: &Bus, salon: &Salon, raws: &[serd
     }
     let published = acks.len();
     for ack in acks {
-        ack.await.context("JetStream did not acknowledge an event")?;
+        ack.await
+            .context("JetStream did not acknowledge an event")?;
     }
-    store.record_ingested(event, &observed, watermark.as_ref()).await?;
+    store
+        .record_ingested(event, &observed, watermark.as_ref())
+        .await?;
     Ok(published)
 }
-

@@ -24,12 +24,25 @@ pub struct ProjectorSettings {
 
 impl Default for ProjectorSettings {
     fn default() -> Self {
-        ProjectorSettings { batch: 500, fetch_wait: Duration::from_millis(500), newer_schema_delay: Duration::from_secs(30) }
+        ProjectorSettings {
+            batch: 500,
+            fetch_wait: Duration::from_millis(500),
+            newer_schema_delay: Duration::from_secs(30),
+        }
     }
 }
 
-pub async fn run(store: Store, bus: Bus, stream: StreamSettings, settings: ProjectorSettings, shutdown: Shutdown) -> anyhow::Result<()> {
-    let Some(consumer) = crate::retry_until_ready("projector consumer", &shutdown, || bus.projector_consumer(&stream)).await
+pub async fn run(
+    store: Store,
+    bus: Bus,
+    stream: StreamSettings,
+    settings: ProjectorSettings,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let Some(consumer) = crate::retry_until_ready("projector consumer", &shutdown, || {
+        bus.projector_consumer(&stream)
+    })
+    .await
     else {
         return Ok(());
     };
@@ -64,15 +77,25 @@ pub async fn run(store: Store, bus: Bus, stream: StreamSettings, settings: Proje
             Err(e) => {
                 failures += 1;
                 // Nothing acknowledged: JetStream redelivers after ack_wait; back off meanwhile.
-                tracing::warn!(error = format!("{e:#}"), "batch not projected; it will be redelivered");
-                shutdown.sleep(Duration::from_millis(200 * 2u64.pow(failures.min(5)))).await;
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "batch not projected; it will be redelivered"
+                );
+                shutdown
+                    .sleep(Duration::from_millis(200 * 2u64.pow(failures.min(5))))
+                    .await;
             }
         }
     }
     Ok(())
 }
 
-async fn project(store: &Store, stream: &str, settings: &ProjectorSettings, batch: Vec<pxsync_bus::Message>) -> anyhow::Result<()> {
+async fn project(
+    store: &Store,
+    stream: &str,
+    settings: &ProjectorSettings,
+    batch: Vec<pxsync_bus::Message>,
+) -> anyhow::Result<()> {
     let mut events = Vec::with_capacity(batch.len());
     let mut to_ack = Vec::with_capacity(batch.len());
     let mut last_seq = 0u64;
@@ -85,8 +108,17 @@ async fn project(store: &Store, stream: &str, settings: &ProjectorSettings, batc
                 to_ack.push(m);
             }
             Err(DecodeError::NewerSchema { found, kind }) => {
-                tracing::warn!(seq, found, kind, "event of a newer schema version: waiting for an upgraded projector");
-                let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(Some(settings.newer_schema_delay))).await;
+                tracing::warn!(
+                    seq,
+                    found,
+                    kind,
+                    "event of a newer schema version: waiting for an upgraded projector"
+                );
+                let _ = m
+                    .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                        settings.newer_schema_delay,
+                    )))
+                    .await;
             }
             Err(DecodeError::Undecodable(reason)) => {
                 tracing::error!(seq, reason, "undecodable event: dead-lettered");
@@ -98,8 +130,16 @@ async fn project(store: &Store, stream: &str, settings: &ProjectorSettings, batc
             }
         }
     }
-    let outcome = store.project_batch(&events, stream, last_seq).await.context("project the batch")?;
-    tracing::debug!(inserted = outcome.inserted, duplicates = outcome.duplicates, changed = outcome.changed_orders, "batch committed");
+    let outcome = store
+        .project_batch(&events, stream, last_seq)
+        .await
+        .context("project the batch")?;
+    tracing::debug!(
+        inserted = outcome.inserted,
+        duplicates = outcome.duplicates,
+        changed = outcome.changed_orders,
+        "batch committed"
+    );
     for m in to_ack {
         if let Err(e) = m.ack().await {
             tracing::warn!(error = %e, "ack failed; the event will be redelivered and recognised");

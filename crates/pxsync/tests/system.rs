@@ -13,7 +13,15 @@ const CLI: &str = env!("CARGO_BIN_EXE_pxsync");
 const IW_BANNER: &str = "0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a";
 const IW_WIFI: &str = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
 
-fn order(id: &str, public: &str, status: &str, company: &str, email: &str, parent: Option<&str>, lines: Value) -> Value {
+fn order(
+    id: &str,
+    public: &str,
+    status: &str,
+    company: &str,
+    email: &str,
+    parent: Option<&str>,
+    lines: Value,
+) -> Value {
     json!({
         "id": id, "public_id": public, "event": "salon-sante-2026", "status": status,
         "parent_order_id": parent,
@@ -37,14 +45,28 @@ struct World {
 
 impl World {
     async fn new(tag: &str) -> World {
-        let planexpo = pxsync_sim::planexpo::spawn(pxsync_sim::planexpo::Options::default()).await.unwrap();
-        let inwink = pxsync_sim::inwink::spawn(pxsync_sim::inwink::Options::default()).await.unwrap();
+        let planexpo = pxsync_sim::planexpo::spawn(pxsync_sim::planexpo::Options::default())
+            .await
+            .unwrap();
+        let inwink = pxsync_sim::inwink::spawn(pxsync_sim::inwink::Options::default())
+            .await
+            .unwrap();
         let http = Http::default();
-        http.put(&format!("{}/_sim/products", inwink.base_url()), &json!({"data": [
-            {"id": IW_BANNER, "name": "Bannière 2x1 m"}, {"id": IW_WIFI, "name": "Wi-Fi stand"}
-        ]}))
+        http.put(
+            &format!("{}/_sim/products", inwink.base_url()),
+            &json!({"data": [
+                {"id": IW_BANNER, "name": "Bannière 2x1 m"}, {"id": IW_WIFI, "name": "Wi-Fi stand"}
+            ]}),
+        )
         .await;
-        World { ns: TestNamespace::new(tag).await, planexpo, inwink, http, dir: scratch_dir(tag), services: Vec::new() }
+        World {
+            ns: TestNamespace::new(tag).await,
+            planexpo,
+            inwink,
+            http,
+            dir: scratch_dir(tag),
+            services: Vec::new(),
+        }
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -57,9 +79,15 @@ impl World {
             ("PXSYNC_PLANEXPO_EVENT".into(), planexpo_options.event),
             ("PXSYNC_PLANEXPO_POLL_INTERVAL".into(), "300ms".into()),
             ("PXSYNC_INWINK_BASE_URL".into(), self.inwink.base_url()),
-            ("PXSYNC_INWINK_TOKEN_URL".into(), format!("{}/oauth/token", self.inwink.base_url())),
+            (
+                "PXSYNC_INWINK_TOKEN_URL".into(),
+                format!("{}/oauth/token", self.inwink.base_url()),
+            ),
             ("PXSYNC_INWINK_CLIENT_ID".into(), inwink_options.client_id),
-            ("PXSYNC_INWINK_CLIENT_SECRET".into(), inwink_options.client_secret),
+            (
+                "PXSYNC_INWINK_CLIENT_SECRET".into(),
+                inwink_options.client_secret,
+            ),
             ("PXSYNC_INWINK_EVENT_ID".into(), inwink_options.event_id),
             ("PXSYNC_EMITTER_POLL_INTERVAL".into(), "100ms".into()),
         ]);
@@ -74,46 +102,74 @@ impl World {
 
     fn import_mask(&self) {
         let path = self.dir.join("mask.csv");
-        std::fs::write(&path, format!(
-            "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\n\
+        std::fs::write(
+            &path,
+            format!(
+                "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\n\
              Bannière 2x1 m,prd_banner_2x1,Bannière 2x1 m,{IW_BANNER}\n\
              Wi-Fi stand,opt_wifi,Wi-Fi stand,{IW_WIFI}\n\
              Stand nu 9 m²,prd_stand_9m2,,\n"
-        ))
+            ),
+        )
         .unwrap();
-        let out = self.cli(&["mask", "import", "--event", "salon-sante-2026", path.to_str().unwrap()]);
+        let out = self.cli(&[
+            "mask",
+            "import",
+            "--event",
+            "salon-sante-2026",
+            path.to_str().unwrap(),
+        ]);
         assert!(out.contains("2 mapped products"), "{out}");
     }
 
     fn start_services(&mut self) {
         let env = self.env();
-        for (name, exe) in [("ingestor", INGESTOR), ("projector", PROJECTOR), ("emitter", EMITTER)] {
-            self.services.push(Service::spawn(name, exe, &[], &env, &self.dir));
+        for (name, exe) in [
+            ("ingestor", INGESTOR),
+            ("projector", PROJECTOR),
+            ("emitter", EMITTER),
+        ] {
+            self.services
+                .push(Service::spawn(name, exe, &[], &env, &self.dir));
         }
     }
 
     async fn put_order(&self, o: &Value) {
         let id = o["id"].as_str().unwrap();
-        self.http.put(&format!("{}/_sim/orders/{id}", self.planexpo.base_url()), o).await;
+        self.http
+            .put(&format!("{}/_sim/orders/{id}", self.planexpo.base_url()), o)
+            .await;
     }
 
     async fn inwink_state(&self) -> Value {
-        self.http.get(&format!("{}/_sim/state", self.inwink.base_url())).await
+        self.http
+            .get(&format!("{}/_sim/state", self.inwink.base_url()))
+            .await
     }
 
     async fn inwink_writes(&self) -> Vec<Value> {
-        let calls = self.http.get(&format!("{}/_sim/calls", self.inwink.base_url())).await;
+        let calls = self
+            .http
+            .get(&format!("{}/_sim/calls", self.inwink.base_url()))
+            .await;
         calls["calls"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["method"] != "GET" && !c["path"].as_str().unwrap_or("").ends_with("/query") && c["path"] != "/oauth/token")
+            .filter(|c| {
+                c["method"] != "GET"
+                    && !c["path"].as_str().unwrap_or("").ends_with("/query")
+                    && c["path"] != "/oauth/token"
+            })
             .cloned()
             .collect()
     }
 
     fn logs(&self) -> String {
-        self.services.iter().map(|s| format!("--- {} ---\n{}", s.name, s.output())).collect()
+        self.services
+            .iter()
+            .map(|s| format!("--- {} ---\n{}", s.name, s.output()))
+            .collect()
     }
 
     async fn finish(mut self) {
@@ -125,7 +181,10 @@ impl World {
 }
 
 fn partner_by_order<'a>(state: &'a Value, order: &str) -> Option<&'a Value> {
-    state["partners"].as_array()?.iter().find(|p| p["planexpo_order_id"] == order)
+    state["partners"]
+        .as_array()?
+        .iter()
+        .find(|p| p["planexpo_order_id"] == order)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,13 +193,59 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
     w.cli(&["migrate"]);
     w.import_mask();
     let banner = |q| json!({"product_id": "prd_banner_2x1", "product_name": "Bannière 2x1 m", "quantity": q});
-    let stand = json!({"product_id": "prd_stand_9m2", "product_name": "Stand nu 9 m²", "quantity": 1});
+    let stand =
+        json!({"product_id": "prd_stand_9m2", "product_name": "Stand nu 9 m²", "quantity": 1});
     let wifi = json!({"product_id": "opt_wifi", "product_name": "Wi-Fi stand", "quantity": 1});
-    w.put_order(&order("ord_A0001", "SX-1", "validated", "Acme Médical", "claire@acme.example", None, json!([banner(2), stand, wifi.clone(), banner(1)]))).await;
-    w.put_order(&order("ord_B0002", "SX-2", "validated", "Dupré & Fils", "Jean@Dupre.example", None, json!([banner(4)]))).await;
-    w.put_order(&order("ord_C0003", "SX-3", "validated", "Santé Ouest", "paul@ouest.example", None, json!([]))).await;
-    w.put_order(&order("ord_D0004", "SX-4", "draft", "Brouillon SARL", "x@brouillon.example", None, json!([banner(9)]))).await;
-    w.put_order(&order("ord_E0005", "SX-5", "validated", "Acme Filiale", "lea@filiale.example", Some("ord_A0001"), json!([wifi]))).await;
+    w.put_order(&order(
+        "ord_A0001",
+        "SX-1",
+        "validated",
+        "Acme Médical",
+        "claire@acme.example",
+        None,
+        json!([banner(2), stand, wifi.clone(), banner(1)]),
+    ))
+    .await;
+    w.put_order(&order(
+        "ord_B0002",
+        "SX-2",
+        "validated",
+        "Dupré & Fils",
+        "Jean@Dupre.example",
+        None,
+        json!([banner(4)]),
+    ))
+    .await;
+    w.put_order(&order(
+        "ord_C0003",
+        "SX-3",
+        "validated",
+        "Santé Ouest",
+        "paul@ouest.example",
+        None,
+        json!([]),
+    ))
+    .await;
+    w.put_order(&order(
+        "ord_D0004",
+        "SX-4",
+        "draft",
+        "Brouillon SARL",
+        "x@brouillon.example",
+        None,
+        json!([banner(9)]),
+    ))
+    .await;
+    w.put_order(&order(
+        "ord_E0005",
+        "SX-5",
+        "validated",
+        "Acme Filiale",
+        "lea@filiale.example",
+        Some("ord_A0001"),
+        json!([wifi]),
+    ))
+    .await;
     w.start_services();
 
     // Disabled: everything reaches the log and the desired state, nothing reaches inwink.
@@ -150,9 +255,16 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
         s.first().is_some_and(|s| s.orders == 5)
     })
     .await;
-    assert!(projected, "the five orders were not projected:\n{}", w.logs());
+    assert!(
+        projected,
+        "the five orders were not projected:\n{}",
+        w.logs()
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(w.inwink_writes().await.is_empty(), "a disabled salon got writes");
+    assert!(
+        w.inwink_writes().await.is_empty(),
+        "a disabled salon got writes"
+    );
 
     w.cli(&["enable", "--event", "salon-sante-2026"]);
     let converged = wait_for(Duration::from_secs(40), || async {
@@ -164,66 +276,141 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
     })
     .await;
     let state = w.inwink_state().await;
-    assert!(converged, "inwink did not converge: {state:#}\n{}", w.logs());
+    assert!(
+        converged,
+        "inwink did not converge: {state:#}\n{}",
+        w.logs()
+    );
 
     // Field by field.
     let a = partner_by_order(&state, "ord_A0001").unwrap();
     assert_eq!(a["name"], "Acme Médical");
     assert_eq!(a["status"], "Published");
     assert_eq!(a["planexpo_public_order_id"], "SX-1");
-    assert_eq!(a["emplacement"], "B0001");
+    assert_eq!(a["emplacement"], "BA0001");
     assert_eq!(a["space"], "Hall 1");
     assert_eq!(a["aisle"], Value::Null);
     assert_eq!(a["website"], "https://acme.example");
-    assert_eq!(a["address"], json!({"street": "12 rue de la Paix", "street2": null, "zipCode": "75002", "city": "Paris", "country": "FR"}));
+    assert_eq!(
+        a["address"],
+        json!({"street": "12 rue de la Paix", "street2": null, "zipCode": "75002", "city": "Paris", "country": "FR"})
+    );
     assert_eq!(a["affiliatedToId"], Value::Null);
-    assert_eq!(a["products"], json!({IW_BANNER: 3, IW_WIFI: 1}), "lines of one product summed, the unmapped stand ignored");
+    assert_eq!(
+        a["products"],
+        json!({IW_BANNER: 3, IW_WIFI: 1}),
+        "lines of one product summed, the unmapped stand ignored"
+    );
     let e = partner_by_order(&state, "ord_E0005").unwrap();
-    assert_eq!(e["affiliatedToId"], a["id"], "the co-exhibitor points to its parent's partner");
+    assert_eq!(
+        e["affiliatedToId"], a["id"],
+        "the co-exhibitor points to its parent's partner"
+    );
     assert_eq!(e["products"], json!({IW_WIFI: 1}));
-    assert!(partner_by_order(&state, "ord_D0004").is_none(), "the draft produced nothing");
+    assert!(
+        partner_by_order(&state, "ord_D0004").is_none(),
+        "the draft produced nothing"
+    );
     let b = partner_by_order(&state, "ord_B0002").unwrap();
     assert_eq!(b["products"], json!({IW_BANNER: 4}));
 
     let people = state["participants"].as_array().unwrap();
     assert_eq!(people.len(), 4);
-    let jean = people.iter().find(|p| p["email"].as_str().unwrap().eq_ignore_ascii_case("jean@dupre.example")).unwrap();
-    assert_eq!(jean["email"], "Jean@Dupre.example", "values are copied as Planexpo gives them");
+    let jean = people
+        .iter()
+        .find(|p| {
+            p["email"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("jean@dupre.example")
+        })
+        .unwrap();
+    assert_eq!(
+        jean["email"], "Jean@Dupre.example",
+        "values are copied as Planexpo gives them"
+    );
     assert_eq!(jean["lastname"], "Durand");
     assert_eq!(jean["firstname"], "Claire");
     assert_eq!(jean["phone1"], "+33 1 23 45 67 89");
     assert_eq!(jean["language"], "fr");
     assert_eq!(jean["jobTitle"], "Directrice");
     let links = state["team_members"].as_array().unwrap();
-    assert!(links.iter().any(|l| l["exhibitorId"] == b["id"] && l["registeredId"] == jean["id"] && l["roles"] == json!(["Admin"])));
+    assert!(links.iter().any(|l| l["exhibitorId"] == b["id"]
+        && l["registeredId"] == jean["id"]
+        && l["roles"] == json!(["Admin"])));
     assert_eq!(state["quantity_decrease_attempts"], 0);
 
     // Converged: two poll intervals with no Planexpo change bring no write.
     let writes = w.inwink_writes().await.len();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(w.inwink_writes().await.len(), writes, "writes without any change:\n{}", w.logs());
-    assert!(!w.inwink_writes().await.iter().any(|c| c["status"] == 409), "no 409 without faults");
+    assert_eq!(
+        w.inwink_writes().await.len(),
+        writes,
+        "writes without any change:\n{}",
+        w.logs()
+    );
+    assert!(
+        !w.inwink_writes().await.iter().any(|c| c["status"] == 409),
+        "no 409 without faults"
+    );
 
     // A quantity lowered on Planexpo is refused, recorded, never sent.
-    w.put_order(&order("ord_B0002", "SX-2", "validated", "Dupré & Fils", "Jean@Dupre.example", None, json!([banner(1)]))).await;
+    w.put_order(&order(
+        "ord_B0002",
+        "SX-2",
+        "validated",
+        "Dupré & Fils",
+        "Jean@Dupre.example",
+        None,
+        json!([banner(1)]),
+    ))
+    .await;
     let refused = wait_for(Duration::from_secs(20), || async {
         let s = store.status(Some("salon-sante-2026")).await.unwrap();
-        s[0].refused_decreases.iter().any(|d| d.order_id == "ord_B0002" && d.floor == 4 && d.desired == 1)
+        s[0].refused_decreases
+            .iter()
+            .any(|d| d.order_id == "ord_B0002" && d.floor == 4 && d.desired == 1)
     })
     .await;
-    assert!(refused, "the refused decrease was not recorded:\n{}", w.logs());
+    assert!(
+        refused,
+        "the refused decrease was not recorded:\n{}",
+        w.logs()
+    );
     let state = w.inwink_state().await;
-    assert_eq!(partner_by_order(&state, "ord_B0002").unwrap()["products"], json!({IW_BANNER: 4}));
+    assert_eq!(
+        partner_by_order(&state, "ord_B0002").unwrap()["products"],
+        json!({IW_BANNER: 4})
+    );
     assert_eq!(state["quantity_decrease_attempts"], 0);
     let status_text = w.cli(&["status", "--event", "salon-sante-2026"]);
-    assert!(status_text.contains("refused decrease: order ord_B0002"), "{status_text}");
-    assert!(!status_text.contains("claire@"), "no personal data in the status: {status_text}");
+    assert!(
+        status_text.contains("refused decrease: order ord_B0002"),
+        "{status_text}"
+    );
+    assert!(
+        !status_text.contains("claire@"),
+        "no personal data in the status: {status_text}"
+    );
 
     // Disable takes effect before it returns.
     w.cli(&["disable", "--event", "salon-sante-2026"]);
     let before = w.inwink_writes().await.len();
-    w.put_order(&order("ord_C0003", "SX-3", "validated", "Santé Ouest renamed", "paul@ouest.example", None, json!([]))).await;
+    w.put_order(&order(
+        "ord_C0003",
+        "SX-3",
+        "validated",
+        "Santé Ouest renamed",
+        "paul@ouest.example",
+        None,
+        json!([]),
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(w.inwink_writes().await.len(), before, "a write after disable returned");
+    assert_eq!(
+        w.inwink_writes().await.len(),
+        before,
+        "a write after disable returned"
+    );
     w.finish().await;
 }

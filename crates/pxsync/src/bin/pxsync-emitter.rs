@@ -3,7 +3,11 @@ use clap::Parser;
 use pxsync::config::{DatabaseArgs, EmitterArgs, InwinkArgs};
 
 #[derive(Parser)]
-#[command(name = "pxsync-emitter", version, about = "Applies the differences between the desired state and inwink, never lowering a product quantity.")]
+#[command(
+    name = "pxsync-emitter",
+    version,
+    about = "Applies the differences between the desired state and inwink, never lowering a product quantity."
+)]
 struct Args {
     #[command(flatten)]
     db: DatabaseArgs,
@@ -18,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     pxsync::telemetry::init("pxsync-emitter");
     let shutdown = pxsync::Shutdown::on_signals();
-    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else { return Ok(()) };
+    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
+        return Ok(());
+    };
     let mut clients = pxsync::emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
     let settings = pxsync::emitter::EmitterSettings::from_args(&args.emitter);

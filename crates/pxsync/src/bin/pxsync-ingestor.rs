@@ -3,7 +3,11 @@ use clap::Parser;
 use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs};
 
 #[derive(Parser)]
-#[command(name = "pxsync-ingestor", version, about = "Reads Planexpo and publishes one event per observed order revision to NATS JetStream.")]
+#[command(
+    name = "pxsync-ingestor",
+    version,
+    about = "Reads Planexpo and publishes one event per observed order revision to NATS JetStream."
+)]
 struct Args {
     #[command(flatten)]
     db: DatabaseArgs,
@@ -20,8 +24,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     pxsync::telemetry::init("pxsync-ingestor");
     let shutdown = pxsync::Shutdown::on_signals();
-    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else { return Ok(()) };
-    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
+        return Ok(());
+    };
+    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else {
+        return Ok(());
+    };
     let stream_settings = args.nats.stream_settings();
     pxsync::retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
     let salon = pxsync::ingestor::Salon {

@@ -3,7 +3,11 @@ use clap::Parser;
 use pxsync::config::{DatabaseArgs, NatsArgs};
 
 #[derive(Parser)]
-#[command(name = "pxsync-projector", version, about = "Folds order events into the durable event log and the desired inwink state.")]
+#[command(
+    name = "pxsync-projector",
+    version,
+    about = "Folds order events into the durable event log and the desired inwink state."
+)]
 struct Args {
     #[command(flatten)]
     db: DatabaseArgs,
@@ -16,8 +20,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     pxsync::telemetry::init("pxsync-projector");
     let shutdown = pxsync::Shutdown::on_signals();
-    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else { return Ok(()) };
-    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else { return Ok(()) };
+    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
+        return Ok(());
+    };
+    let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else {
+        return Ok(());
+    };
     let settings = pxsync::projector::ProjectorSettings::default();
     pxsync::projector::run(store, bus, args.nats.stream_settings(), settings, shutdown).await
 }
