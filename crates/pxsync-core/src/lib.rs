@@ -19,6 +19,7 @@ pub mod order;
 pub mod plan;
 pub mod planexpo;
 pub mod timestamp;
+pub mod webhook;
 
 pub use timestamp::Timestamp;
 

@@ -2,7 +2,7 @@
 //! and the operator subcommands of `pxsync`.
 
 use crate::config::{
-    DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs,
+    DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs, WebhookArgs,
 };
 use crate::{Shutdown, emitter, ingestor, projector, retry_until_ready};
 use anyhow::{Context, bail};
@@ -97,6 +97,17 @@ pub enum Command {
         #[command(flatten)]
         nats: NatsArgs,
     },
+    /// Reads a salon's whole Planexpo feed again now (heals anything missed; an unchanged salon publishes nothing).
+    Rescan {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(flatten)]
+        planexpo: PlanexpoArgs,
+        #[command(flatten)]
+        inwink: InwinkEventArgs,
+    },
     /// Wakes a parked or waiting order now.
     Retry {
         order: String,
@@ -115,6 +126,8 @@ pub struct RunArgs {
     pub nats: NatsArgs,
     #[command(flatten)]
     pub planexpo: PlanexpoArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
     #[command(flatten)]
     pub inwink: InwinkArgs,
     #[command(flatten)]
@@ -184,11 +197,7 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     };
     let stream_settings = args.nats.stream_settings();
     retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
-    let salon = ingestor::Salon {
-        planexpo: args.planexpo.client()?,
-        inwink_event_id: args.inwink.event.event_id.clone(),
-        poll_interval: args.planexpo.poll_interval,
-    };
+    let salon = args.planexpo.salon(&args.inwink.event.event_id)?;
     let mut clients = emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
     let settings = emitter::EmitterSettings::from_args(&args.emitter);
@@ -284,6 +293,26 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 .delete_stream()
                 .await?;
             println!("namespace {} reset", db.namespace);
+            Ok(())
+        }
+        Command::Rescan {
+            db,
+            nats,
+            planexpo,
+            inwink,
+        } => {
+            let store = store_now(&db).await?;
+            let bus = Bus::connect(&nats.nats_url, &db.namespace).await?;
+            bus.ensure_stream(&nats.stream_settings()).await?;
+            let salon = planexpo.salon(&inwink.event_id)?;
+            store
+                .register_salon(&planexpo.event, &inwink.event_id)
+                .await?;
+            let outcome = ingestor::poll_once(&store, &bus, &salon, true).await?;
+            println!(
+                "rescan of {}: {} orders read, {} new events published",
+                planexpo.event, outcome.orders_read, outcome.events_published
+            );
             Ok(())
         }
         Command::Retry { order, event, db } => {
@@ -389,14 +418,33 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Each subcommand lists the settings it needs, and only those.
     #[test]
-    fn a_missing_setting_is_named() {
-        let err = Cli::try_parse_from(["pxsync", "enable", "--event", "x"])
-            .unwrap_err()
-            .to_string();
+    fn help_lists_exactly_the_settings_needed() {
+        let mut cmd = Cli::command();
+        let help = |cmd: &mut clap::Command, sub: &str| {
+            cmd.find_subcommand_mut(sub)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        let enable = help(&mut cmd, "enable");
         assert!(
-            err.contains("PXSYNC_DATABASE_URL") || err.contains("--database-url"),
-            "{err}"
+            enable.contains("PXSYNC_DATABASE_URL") && enable.contains("PXSYNC_NAMESPACE"),
+            "{enable}"
         );
+        assert!(
+            !enable.contains("PXSYNC_INWINK_CLIENT_SECRET") && !enable.contains("PXSYNC_NATS_URL"),
+            "{enable}"
+        );
+        let run = help(&mut cmd, "run");
+        for var in [
+            "PXSYNC_NATS_URL",
+            "PXSYNC_PLANEXPO_API_KEY",
+            "PXSYNC_INWINK_CLIENT_SECRET",
+            "PXSYNC_WEBHOOK_ADDR",
+        ] {
+            assert!(run.contains(var), "run --help lacks {var}");
+        }
     }
 }

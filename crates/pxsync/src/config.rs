@@ -82,6 +82,30 @@ pub struct PlanexpoArgs {
     /// How often the order feed is polled.
     #[arg(id = "planexpo_poll_interval", long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
     pub poll_interval: Duration,
+    /// How often the whole feed is read again from the start.
+    #[arg(id = "planexpo_rescan_interval", long = "planexpo-rescan-interval", env = "PXSYNC_PLANEXPO_RESCAN_INTERVAL", default_value = "24h", value_parser = duration)]
+    pub rescan_interval: Duration,
+}
+
+/// The webhook receiver (off when no address is set).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Listen address of POST /webhooks/planexpo, e.g. 0.0.0.0:8080. Unset: no receiver.
+    #[arg(
+        id = "webhook_addr",
+        long = "webhook-addr",
+        env = "PXSYNC_WEBHOOK_ADDR",
+        requires = "webhook_secret"
+    )]
+    pub addr: Option<std::net::SocketAddr>,
+    /// The webhook signing secret (required with PXSYNC_WEBHOOK_ADDR).
+    #[arg(
+        id = "webhook_secret",
+        long = "webhook-secret",
+        env = "PXSYNC_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
 }
 
 impl PlanexpoArgs {
@@ -94,6 +118,15 @@ impl PlanexpoArgs {
                 timeout: Duration::from_secs(15),
             },
         )?)
+    }
+
+    pub fn salon(&self, inwink_event_id: &str) -> anyhow::Result<crate::ingestor::Salon> {
+        Ok(crate::ingestor::Salon {
+            planexpo: self.client()?,
+            inwink_event_id: inwink_event_id.to_owned(),
+            poll_interval: self.poll_interval,
+            rescan_interval: self.rescan_interval,
+        })
     }
 }
 

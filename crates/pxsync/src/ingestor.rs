@@ -19,6 +19,9 @@ pub struct Salon {
     pub planexpo: PlanexpoClient,
     pub inwink_event_id: String,
     pub poll_interval: Duration,
+    /// How often the whole feed is read again from the start (heals anything missed; an
+    /// unchanged salon publishes nothing).
+    pub rescan_interval: Duration,
 }
 
 /// What one pass over the feed did.
@@ -50,8 +53,14 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
     };
     tracing::info!(event, "polling the Planexpo feed");
     let mut failures = 0u32;
+    let mut last_rescan = std::time::Instant::now();
     loop {
-        match poll_once(&store, &bus, &salon).await {
+        let full = last_rescan.elapsed() >= salon.rescan_interval;
+        if full {
+            last_rescan = std::time::Instant::now();
+            tracing::info!(event, "scheduled full rescan of the feed");
+        }
+        match poll_once(&store, &bus, &salon, full).await {
             Ok(outcome) => {
                 failures = 0;
                 if outcome.events_published > 0 {
@@ -87,10 +96,20 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
     Ok(())
 }
 
-/// Reads the feed from the watermark to its end, page by page.
-pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Result<PassOutcome> {
+/// Reads the feed from the watermark (or, for a full rescan, from the start) to its end, page
+/// by page.
+pub async fn poll_once(
+    store: &Store,
+    bus: &Bus,
+    salon: &Salon,
+    full: bool,
+) -> anyhow::Result<PassOutcome> {
     let event = salon.planexpo.event();
-    let since = store.watermark(event).await?.map(|w| w.updated_at);
+    let since = if full {
+        None
+    } else {
+        store.watermark(event).await?.map(|w| w.updated_at)
+    };
     let mut cursor: Option<String> = None;
     let mut outcome = PassOutcome::default();
     loop {
@@ -104,7 +123,7 @@ pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Resul
             .await
             .with_context(|| format!("read the order feed of {event}"))?;
         outcome.orders_read += page.orders.len();
-        outcome.events_published += ingest_orders(store, bus, salon, &page.orders).await?;
+        outcome.events_published += ingest_orders(store, bus, salon, &page.orders, true).await?;
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => return Ok(outcome),
@@ -114,11 +133,15 @@ pub async fn poll_once(store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Resul
 
 /// Judges, derives and publishes a set of raw orders (a feed page, or one fetched order), then
 /// records them and the watermark. Returns the number of events published.
+///
+/// `advance_watermark`: only a pass over the feed may move the watermark (a webhook's order can
+/// be newer than feed orders not yet read).
 pub async fn ingest_orders(
     store: &Store,
     bus: &Bus,
     salon: &Salon,
     raws: &[serde_json::Value],
+    advance_watermark: bool,
 ) -> anyhow::Result<usize> {
     let event = salon.planexpo.event();
     let mut observations = Vec::new();
@@ -185,8 +208,49 @@ pub async fn ingest_orders(
         ack.await
             .context("JetStream did not acknowledge an event")?;
     }
-    store
-        .record_ingested(event, &observed, watermark.as_ref())
-        .await?;
+    let watermark = if advance_watermark {
+        watermark.as_ref()
+    } else {
+        None
+    };
+    store.record_ingested(event, &observed, watermark).await?;
     Ok(published)
+}
+
+/// The whole ingestor of one salon: the webhook receiver when configured, and the poller.
+pub async fn run_with_webhook(
+    store: Store,
+    bus: Bus,
+    salon: Salon,
+    webhook: &crate::config::WebhookArgs,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let receiver = match (webhook.addr, &webhook.secret) {
+        (Some(addr), Some(secret)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen on PXSYNC_WEBHOOK_ADDR {addr}"))?;
+            tracing::info!(%addr, "webhook receiver listening on /webhooks/planexpo");
+            let receiver = crate::webhook::Receiver {
+                store: store.clone(),
+                bus: bus.clone(),
+                salons: [(salon.planexpo.event().to_owned(), salon.clone())]
+                    .into_iter()
+                    .collect(),
+                secret: std::sync::Arc::new(secret.as_bytes().to_vec()),
+                clock: crate::webhook::system_clock(),
+            };
+            Some(tokio::spawn(crate::webhook::serve(
+                listener,
+                receiver,
+                shutdown.clone(),
+            )))
+        }
+        _ => None,
+    };
+    let polled = run(store, bus, salon, shutdown).await;
+    if let Some(r) = receiver {
+        r.await??;
+    }
+    polled
 }

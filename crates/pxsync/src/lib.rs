@@ -15,6 +15,7 @@ pub mod emitter;
 pub mod ingestor;
 pub mod projector;
 pub mod telemetry;
+pub mod webhook;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The ingestor service: Planexpo → order events on JetStream.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs};
+use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs, WebhookArgs};
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +15,8 @@ struct Args {
     nats: NatsArgs,
     #[command(flatten)]
     planexpo: PlanexpoArgs,
+    #[command(flatten)]
+    webhook: WebhookArgs,
     #[command(flatten)]
     inwink: InwinkEventArgs,
 }
@@ -32,10 +34,6 @@ async fn main() -> anyhow::Result<()> {
     };
     let stream_settings = args.nats.stream_settings();
     pxsync::retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
-    let salon = pxsync::ingestor::Salon {
-        planexpo: args.planexpo.client()?,
-        inwink_event_id: args.inwink.event_id.clone(),
-        poll_interval: args.planexpo.poll_interval,
-    };
-    pxsync::ingestor::run(store, bus, salon, shutdown).await
+    let salon = args.planexpo.salon(&args.inwink.event_id)?;
+    pxsync::ingestor::run_with_webhook(store, bus, salon, &args.webhook, shutdown).await
 }

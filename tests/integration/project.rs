@@ -1,0 +1,223 @@
+//! The projector's store: the append-only, hash-chained event log, idempotent batches, the fold
+//! across redeliveries and out-of-order arrival, and namespaces side by side.
+
+use pxsync_core::event::{DeriveContext, EventEnvelope, Previous, derive_events};
+use pxsync_core::mask::{MaskRow, check_mask};
+use pxsync_core::order::observe;
+use pxsync_test_support::TestNamespace;
+use serde_json::{Value, json};
+
+const EVENT: &str = "salon-sante-2026";
+
+fn raw(id: &str, revision: u64, status: &str, qty: u64) -> Value {
+    json!({
+        "id": id, "public_id": format!("P-{id}"), "event": EVENT, "revision": revision,
+        "updated_at": format!("2026-03-02T10:{:02}:00Z", revision), "status": status, "parent_order_id": null,
+        "company": {"name": format!("Société {id}"), "address": null, "website": null}, "stand": null,
+        "booking_contact": {"civility": null, "last_name": null, "first_name": null, "email": format!("{id}@example.fr"),
+            "company": null, "job_title": null, "phone_1": null, "phone_2": null, "preferred_language": null},
+        "lines": [{"product_id": "prd_banner_2x1", "product_name": "Bannière", "quantity": qty}]
+    })
+}
+
+/// Every revision of a few orders, as the ingestor would publish them.
+fn history(orders: &[&str], revisions: u64) -> Vec<EventEnvelope> {
+    let ctx = DeriveContext {
+        inwink_event_id: "iw-1",
+        recorded_at: pxsync_core::Timestamp::EPOCH,
+        traceparent: None,
+    };
+    let mut all = Vec::new();
+    for id in orders {
+        let mut prev = Previous::default();
+        for r in 1..=revisions {
+            let status = if r == revisions {
+                "validated"
+            } else {
+                "submitted"
+            };
+            let events = derive_events(&prev, observe(&raw(id, r, status, r * 3)).unwrap(), &ctx);
+            prev = prev.after(&events);
+            all.extend(events);
+        }
+    }
+    all
+}
+
+async fn import_mask(ns: &TestNamespace) {
+    ns.store.register_salon(EVENT, "iw-1").await.unwrap();
+    let (mask, issues) = check_mask(&[MaskRow {
+        row: 2,
+        planexpo_product_name: "Bannière".into(),
+        planexpo_product_id: Some("prd_banner_2x1".into()),
+        inwink_product_name: "Banner".into(),
+        inwink_product_id: Some("iw-banner".into()),
+    }]);
+    assert!(issues.is_empty());
+    ns.store.import_mask(EVENT, &mask, "test").await.unwrap();
+}
+
+async fn desired_quantity(ns: &TestNamespace, order: &str) -> Option<u64> {
+    let (_, desired) = ns.store.order_state(EVENT, order).await.unwrap()?;
+    desired?["products"]["iw-banner"].as_u64()
+}
+
+#[tokio::test]
+async fn batches_are_idempotent_and_order_insensitive() {
+    let ns = TestNamespace::new("proj").await;
+    import_mask(&ns).await;
+    let mut events = history(&["ord_A", "ord_B", "ord_C"], 4);
+    events.reverse(); // newest first
+    let (first, second) = events.split_at(5);
+    let a = ns.store.project_batch(first, "s", 5).await.unwrap();
+    assert_eq!((a.inserted, a.duplicates), (5, 0));
+    // Redelivery of everything, in another order, with duplicates inside the batch.
+    let mut again: Vec<EventEnvelope> = second.iter().chain(first).cloned().collect();
+    again.push(events[0].clone());
+    let b = ns.store.project_batch(&again, "s", 12).await.unwrap();
+    assert_eq!((b.inserted, b.duplicates), (7, 6));
+    assert_eq!(ns.store.event_log_count(Some(EVENT)).await.unwrap(), 12);
+    for id in ["ord_A", "ord_B", "ord_C"] {
+        let (state, _) = ns.store.order_state(EVENT, id).await.unwrap().unwrap();
+        assert_eq!(
+            state.snapshot.unwrap().revision,
+            4,
+            "{id} holds its newest revision"
+        );
+        assert_eq!(desired_quantity(&ns, id).await, Some(12));
+    }
+    assert_eq!(
+        ns.store.verify_chains().await.unwrap(),
+        None,
+        "every chain verifies"
+    );
+    let c = ns.store.project_batch(&events, "s", 12).await.unwrap();
+    assert_eq!((c.inserted, c.changed_orders), (0, 0));
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_event_log_is_append_only_and_tampering_is_found() {
+    let ns = TestNamespace::new("chain").await;
+    import_mask(&ns).await;
+    ns.store
+        .project_batch(&history(&["ord_A", "ord_B"], 3), "s", 6)
+        .await
+        .unwrap();
+    let client = ns.store.client().await.unwrap();
+    for sql in [
+        "UPDATE event_log SET revision = 99",
+        "DELETE FROM event_log",
+        "TRUNCATE event_log",
+    ] {
+        let err = client.batch_execute(sql).await.unwrap_err();
+        assert!(format!("{err:?}").contains("append-only"), "{sql}: {err:?}");
+    }
+    // Even a superuser who disables the trigger cannot alter history unseen.
+    client
+        .batch_execute(
+            "ALTER TABLE event_log DISABLE TRIGGER event_log_no_update;
+             UPDATE event_log SET payload = jsonb_set(payload, '{data,snapshot,lines,0,quantity}', '1000')
+               WHERE order_id = 'ord_B' AND revision = 2;
+             ALTER TABLE event_log ENABLE TRIGGER event_log_no_update;",
+        )
+        .await
+        .unwrap();
+    let broken = ns
+        .store
+        .verify_chains()
+        .await
+        .unwrap()
+        .expect("the broken link is found");
+    assert_eq!(broken.0, "ord_B");
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_mask_reimport_recomputes_desired_quantities() {
+    let ns = TestNamespace::new("mask").await;
+    ns.store.register_salon(EVENT, "iw-1").await.unwrap();
+    ns.store
+        .project_batch(&history(&["ord_A"], 2), "s", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        desired_quantity(&ns, "ord_A").await,
+        None,
+        "no mask yet: the line is unmapped"
+    );
+    let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
+    assert_eq!(
+        desired.unwrap()["unmapped"][0]["planexpo_product_id"],
+        "prd_banner_2x1"
+    );
+    import_mask(&ns).await;
+    assert_eq!(desired_quantity(&ns, "ord_A").await, Some(6));
+    let (version, mask) = ns.store.current_mask(EVENT).await.unwrap().unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(mask.products.len(), 1);
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_namespaces_side_by_side_do_not_see_each_other() {
+    let (a, b) = tokio::join!(TestNamespace::new("side"), TestNamespace::new("side"));
+    import_mask(&a).await;
+    import_mask(&b).await;
+    let events = history(&["ord_A"], 2);
+    let (ra, rb) = tokio::join!(
+        a.store.project_batch(&events, "s", 2),
+        b.store.project_batch(&events[..1], "s", 1)
+    );
+    assert_eq!(ra.unwrap().inserted, 2);
+    assert_eq!(rb.unwrap().inserted, 1);
+    assert_eq!(a.store.event_log_count(None).await.unwrap(), 2);
+    assert_eq!(b.store.event_log_count(None).await.unwrap(), 1);
+    for e in &events {
+        a.bus.publish(e).await.unwrap();
+    }
+    assert_eq!(crate::stream_messages(&a).await, 2);
+    assert_eq!(
+        crate::stream_messages(&b).await,
+        0,
+        "streams and subjects are per namespace"
+    );
+    a.cleanup().await;
+    b.cleanup().await;
+}
+
+/// The projector loop on the real stream: published events end up in the log once, even when
+/// they are published twice.
+#[tokio::test]
+async fn the_projector_consumes_the_stream_into_the_log() {
+    let ns = TestNamespace::new("loop").await;
+    import_mask(&ns).await;
+    let events = history(&["ord_A", "ord_B", "ord_C", "ord_D"], 3);
+    for e in events.iter().chain(events.iter()) {
+        ns.bus.publish(e).await.unwrap();
+    }
+    let (trigger, shutdown) = pxsync::Shutdown::new();
+    let task = tokio::spawn(pxsync::projector::run(
+        ns.store.clone(),
+        ns.bus.clone(),
+        Default::default(),
+        Default::default(),
+        shutdown,
+    ));
+    let store = ns.store.clone();
+    let done = pxsync_test_support::wait_for(std::time::Duration::from_secs(20), || async {
+        store.event_log_count(None).await.unwrap() == 12
+    })
+    .await;
+    trigger.trigger();
+    task.await.unwrap().unwrap();
+    assert!(done, "the events were not projected");
+    assert_eq!(desired_quantity(&ns, "ord_D").await, Some(9));
+    let queue = ns.store.status(Some(EVENT)).await.unwrap();
+    assert_eq!(
+        queue[0].queue.get("pending").copied(),
+        Some(4),
+        "every changed order is marked for the emitter"
+    );
+    ns.cleanup().await;
+}
