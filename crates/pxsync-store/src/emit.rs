@@ -38,11 +38,12 @@ pub struct ReconcileContext {
 pub enum Finish {
     /// Everything desired is applied (or recorded as refused/held).
     Done,
-    /// Try again after the delay (429, 5xx, timeouts). `failure` counts toward the backoff; a
+    /// Try again after the delay (429, 5xx, timeouts). `attempts` is the failure count the next
+    /// backoff starts from (a rate limit does not count; a reconcile that made progress resets it);
     /// rate limit does not.
     Waiting {
         delay: Duration,
-        failure: bool,
+        attempts: i32,
         reason: String,
     },
     /// inwink rejected a write (400): wait for new inputs or an operator.
@@ -128,14 +129,13 @@ impl Store {
                     &[params_base.0, params_base.1, params_base.2, params_base.3],
                 )
                 .await,
-            Finish::Waiting { delay, failure, reason } => {
-                let attempts = claim.attempts + i32::from(*failure);
+            Finish::Waiting { delay, attempts, reason } => {
                 client
                     .execute(
                         "UPDATE work_queue SET state = 'waiting', not_before = now() + make_interval(secs => $5),
                             attempts = $6, reason = $7, claimed_by = NULL, claimed_until = NULL, updated_at = now()
                          WHERE planexpo_event = $1 AND order_id = $2 AND claimed_by = $3 AND $4::bigint IS NOT NULL",
-                        &[params_base.0, params_base.1, params_base.2, params_base.3, &delay.as_secs_f64(), &attempts, reason],
+                        &[params_base.0, params_base.1, params_base.2, params_base.3, &delay.as_secs_f64(), attempts, reason],
                     )
                     .await
             }

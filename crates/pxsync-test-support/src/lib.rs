@@ -86,7 +86,7 @@ impl TestNamespace {
             ("PXSYNC_DATABASE_URL".into(), database_url()),
             ("PXSYNC_NATS_URL".into(), nats_url()),
             ("PXSYNC_NAMESPACE".into(), self.ns.as_str().into()),
-            ("PXSYNC_DATABASE_POOL_SIZE".into(), "4".into()),
+            ("PXSYNC_DATABASE_POOL_SIZE".into(), "7".into()),
         ]
     }
 

@@ -48,6 +48,19 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let events: Vec<String> = clients.keys().cloned().collect();
+    // Each reconcile holds one connection (its salon's share lock) and uses another.
+    let pool = store.pool().status().max_size;
+    let mut settings = settings;
+    if settings.concurrency * 2 + 1 > pool {
+        let fitted = ((pool.saturating_sub(1)) / 2).max(1);
+        tracing::warn!(
+            concurrency = settings.concurrency,
+            pool,
+            fitted,
+            "PXSYNC_EMITTER_CONCURRENCY needs 2 connections per order plus one: concurrency lowered to fit PXSYNC_DATABASE_POOL_SIZE"
+        );
+        settings.concurrency = fitted;
+    }
     tracing::info!(worker = settings.worker, "emitting to inwink");
     while !shutdown.is_triggered() {
         let claims = match store
@@ -79,7 +92,7 @@ pub async fn run(
                         Ok(f) => f,
                         Err(e) => {
                             tracing::warn!(order = %claim.order_id, error = format!("{e:#}"), "reconcile failed");
-                            Finish::Waiting { delay: backoff(claim.attempts), failure: true, reason: "internal error: see the emitter log".into() }
+                            Finish::Waiting { delay: backoff(claim.attempts), attempts: claim.attempts + 1, reason: "internal error: see the emitter log".into() }
                         }
                     };
                     if let Err(e) = store.finish(&claim, &finish).await {
@@ -122,10 +135,11 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
     if enabled != Some(true) {
         return Ok(Finish::Waiting {
             delay: Duration::ZERO,
-            failure: false,
+            attempts: claim.attempts,
             reason: "salon disabled".into(),
         });
     }
+    let mut progressed = false;
     for _round in 0..6 {
         let ctx = store.reconcile_context(ev, &claim.order_id).await?;
         let Some(client) = clients.get(&ctx.inwink_event_id) else {
@@ -135,7 +149,11 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
         };
         if ctx.partner_uncertain || ctx.participant_uncertain || ctx.floors_uncertain {
             if let Err(e) = observe(store, client, claim, &ctx).await? {
-                return Ok(failure(claim, "observe", &e));
+                return Ok(failure(
+                    if progressed { 0 } else { claim.attempts },
+                    "observe",
+                    &e,
+                ));
             }
             continue;
         }
@@ -166,7 +184,7 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
         if plan.ops.is_empty() {
             return Ok(Finish::Done);
         }
-        match execute(store, client, claim, &ctx, plan.ops).await? {
+        match execute(store, client, claim, &ctx, plan.ops, &mut progressed).await? {
             Step::Applied => return Ok(Finish::Done),
             Step::Replan => continue,
             Step::Finish(f) => return Ok(f),
@@ -174,7 +192,7 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
     }
     Ok(Finish::Waiting {
         delay: backoff(claim.attempts),
-        failure: true,
+        attempts: claim.attempts + 1,
         reason: "did not converge in 6 rounds".into(),
     })
 }
@@ -217,11 +235,14 @@ async fn record(
 }
 
 /// How a failed call ends the reconcile.
-fn failure(claim: &Claim, what: &str, e: &InwinkError) -> Finish {
+///
+/// `attempts`: the failures so far (0 when this reconcile made progress: backoff resets on
+/// success).
+fn failure(attempts: i32, what: &str, e: &InwinkError) -> Finish {
     match e {
         InwinkError::RateLimited { retry_after, .. } => Finish::Waiting {
             delay: *retry_after,
-            failure: false,
+            attempts: attempts,
             reason: format!("{what}: inwink rate limit"),
         },
         InwinkError::Unavailable {
@@ -230,17 +251,17 @@ fn failure(claim: &Claim, what: &str, e: &InwinkError) -> Finish {
             ..
         } => Finish::Waiting {
             delay: *after,
-            failure: false,
+            attempts: attempts,
             reason: format!("{what}: inwink unavailable ({status})"),
         },
         e if e.is_transient() => Finish::Waiting {
-            delay: backoff(claim.attempts),
-            failure: true,
+            delay: backoff(attempts),
+            attempts: attempts + 1,
             reason: format!("{what}: {e}"),
         },
         InwinkError::Unauthorized { .. } | InwinkError::Token { .. } => Finish::Waiting {
-            delay: backoff(claim.attempts),
-            failure: true,
+            delay: backoff(attempts),
+            attempts: attempts + 1,
             reason: format!("{what}: {e}"),
         },
         e => Finish::Parked {
@@ -259,6 +280,7 @@ async fn execute(
     claim: &Claim,
     ctx: &ReconcileContext,
     ops: Vec<Op>,
+    progressed: &mut bool,
 ) -> anyhow::Result<Step> {
     let ev = claim.planexpo_event.as_str();
     let order = claim.order_id.as_str();
@@ -506,7 +528,10 @@ async fn execute(
             }
         };
         match result {
-            Ok(status) => record(store, claim, op, Some(status), None, "applied").await?,
+            Ok(status) => {
+                *progressed = true;
+                record(store, claim, op, Some(status), None, "applied").await?
+            }
             Err(e) => {
                 let outcome = if e.outcome_unknown() {
                     "unknown"
@@ -514,7 +539,11 @@ async fn execute(
                     "failed"
                 };
                 record(store, claim, op, e.status(), e.code(), outcome).await?;
-                return Ok(Step::Finish(failure(claim, op.name(), &e)));
+                return Ok(Step::Finish(failure(
+                    if *progressed { 0 } else { claim.attempts },
+                    op.name(),
+                    &e,
+                )));
             }
         }
     }
@@ -543,6 +572,7 @@ async fn observe(
                 store
                     .record_partner(ev, order, &p.id, p.as_write().as_ref())
                     .await?;
+                store.mark_children(ev, order).await?;
                 partner_id = Some(p.id.clone());
             }
             None => {

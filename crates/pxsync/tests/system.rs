@@ -414,3 +414,288 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
     );
     w.finish().await;
 }
+
+/// The demo mask and inwink catalogue (scripts/demo), as (Planexpo product id → inwink id).
+fn demo_mask() -> (
+    std::path::PathBuf,
+    std::collections::BTreeMap<String, String>,
+) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/demo/mask.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mapped = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c.len() == 4 && !c[3].is_empty()).then(|| (c[1].to_owned(), c[3].to_owned()))
+        })
+        .collect();
+    (path, mapped)
+}
+
+/// What inwink must hold for the Planexpo simulator's orders, computed independently of pxsync.
+struct Expected {
+    /// order id → (company, parent order id, inwink product → quantity, contact e-mail key)
+    partners: std::collections::BTreeMap<
+        String,
+        (
+            String,
+            Option<String>,
+            std::collections::BTreeMap<String, u64>,
+            String,
+        ),
+    >,
+    /// e-mail key → the winning order's contact (the most recently updated order, then the highest id)
+    participants: std::collections::BTreeMap<String, Value>,
+}
+
+fn expected(
+    planexpo_state: &Value,
+    mapped: &std::collections::BTreeMap<String, String>,
+) -> Expected {
+    let mut partners = std::collections::BTreeMap::new();
+    let mut participants: std::collections::BTreeMap<String, (String, String, Value)> =
+        Default::default();
+    for o in planexpo_state["orders"].as_array().unwrap() {
+        if o["status"] != "validated" {
+            continue;
+        }
+        let id = o["id"].as_str().unwrap().to_owned();
+        let mut products = std::collections::BTreeMap::new();
+        for l in o["lines"].as_array().unwrap() {
+            if let Some(iw) = mapped.get(l["product_id"].as_str().unwrap()) {
+                *products.entry(iw.clone()).or_insert(0) += l["quantity"].as_u64().unwrap();
+            }
+        }
+        let email = o["booking_contact"]["email"]
+            .as_str()
+            .unwrap()
+            .trim()
+            .to_lowercase();
+        let key = (o["updated_at"].as_str().unwrap().to_owned(), id.clone());
+        let replace = participants
+            .get(&email)
+            .is_none_or(|(at, oid, _)| (at.clone(), oid.clone()) < key);
+        if replace {
+            participants.insert(email.clone(), (key.0, key.1, o["booking_contact"].clone()));
+        }
+        let parent = o["parent_order_id"].as_str().map(str::to_owned);
+        partners.insert(
+            id,
+            (
+                o["company"]["name"].as_str().unwrap().to_owned(),
+                parent,
+                products,
+                email,
+            ),
+        );
+    }
+    Expected {
+        partners,
+        participants: participants
+            .into_iter()
+            .map(|(k, (_, _, c))| (k, c))
+            .collect(),
+    }
+}
+
+/// Checks inwink's state against the expectation; returns the differences.
+fn differences(state: &Value, exp: &Expected) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let partners = state["partners"].as_array().unwrap();
+    if partners.len() != exp.partners.len() {
+        diffs.push(format!(
+            "{} partners, expected {}",
+            partners.len(),
+            exp.partners.len()
+        ));
+    }
+    let people = state["participants"].as_array().unwrap();
+    if people.len() != exp.participants.len() {
+        diffs.push(format!(
+            "{} participants, expected {}",
+            people.len(),
+            exp.participants.len()
+        ));
+    }
+    let person_id = |email: &str| {
+        people
+            .iter()
+            .find(|p| p["email"].as_str().unwrap().to_lowercase() == email)
+            .map(|p| p["id"].clone())
+    };
+    let links = state["team_members"].as_array().unwrap();
+    if links.len() != exp.partners.len() {
+        diffs.push(format!(
+            "{} team links, expected {}",
+            links.len(),
+            exp.partners.len()
+        ));
+    }
+    for (order, (name, parent, products, email)) in &exp.partners {
+        let Some(p) = partner_by_order(state, order) else {
+            diffs.push(format!("{order}: no partner"));
+            continue;
+        };
+        if p["name"] != name.as_str() || p["status"] != "Published" {
+            diffs.push(format!("{order}: name or status differ"));
+        }
+        let want_parent = parent
+            .as_ref()
+            .and_then(|po| partner_by_order(state, po))
+            .map(|pp| pp["id"].clone())
+            .unwrap_or(Value::Null);
+        if p["affiliatedToId"] != want_parent {
+            diffs.push(format!(
+                "{order}: affiliatedToId {} expected {want_parent}",
+                p["affiliatedToId"]
+            ));
+        }
+        let held: std::collections::BTreeMap<String, u64> = p["products"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        if &held != products {
+            diffs.push(format!("{order}: products {held:?} expected {products:?}"));
+        }
+        let pid = person_id(email);
+        if !links.iter().any(|l| {
+            l["exhibitorId"] == p["id"]
+                && Some(&l["registeredId"]) == pid.as_ref()
+                && l["roles"] == json!(["Admin"])
+        }) {
+            diffs.push(format!(
+                "{order}: no Admin team link to its booking contact"
+            ));
+        }
+    }
+    for (email, contact) in &exp.participants {
+        let Some(p) = people
+            .iter()
+            .find(|p| p["email"].as_str().unwrap().to_lowercase() == *email)
+        else {
+            diffs.push("a booking contact has no participant".into());
+            continue;
+        };
+        for (ours, theirs) in [
+            ("lastname", "last_name"),
+            ("firstname", "first_name"),
+            ("phone1", "phone_1"),
+            ("civility", "civility"),
+            ("jobTitle", "job_title"),
+            ("language", "preferred_language"),
+        ] {
+            if p[ours] != contact[theirs] {
+                diffs.push(format!(
+                    "participant {}: {ours} differs from the winning order's contact",
+                    p["id"]
+                ));
+            }
+        }
+    }
+    diffs
+}
+
+/// Under error_rate 0.2, after_effect_error_rate 0.1, a 20/s rate limit and 2-second tokens,
+/// two emitter processes reach exactly the expected state: no duplicate, no decrease attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
+    let mut w = World::new("faults").await;
+    let (mask_path, mapped) = demo_mask();
+    let products: Value = serde_json::from_str(
+        &std::fs::read_to_string(mask_path.with_file_name("inwink-products.json")).unwrap(),
+    )
+    .unwrap();
+    w.http
+        .put(&format!("{}/_sim/products", w.inwink.base_url()), &products)
+        .await;
+    w.http
+        .post(
+            &format!("{}/_sim/generate", w.planexpo.base_url()),
+            &json!({"orders": 70, "seed": 7}),
+        )
+        .await;
+    w.cli(&["migrate"]);
+    w.cli(&[
+        "mask",
+        "import",
+        "--event",
+        "salon-sante-2026",
+        mask_path.to_str().unwrap(),
+    ]);
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    w.http.post(&format!("{}/_sim/faults", w.inwink.base_url()), &json!({
+        "error_rate": 0.2, "after_effect_error_rate": 0.1, "rate_limit_per_s": 20, "token_ttl_s": 2
+    })).await;
+    let env = w.env();
+    for (name, exe) in [
+        ("ingestor", INGESTOR),
+        ("projector", PROJECTOR),
+        ("emitter-1", EMITTER),
+        ("emitter-2", EMITTER),
+    ] {
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
+    }
+    let px = w
+        .http
+        .get(&format!("{}/_sim/state", w.planexpo.base_url()))
+        .await;
+    let exp = expected(&px, &mapped);
+    assert!(exp.partners.len() >= 40, "a salon of realistic size");
+    assert!(
+        exp.partners.values().any(|p| p.1.is_some()),
+        "with co-exhibitors"
+    );
+    let started = std::time::Instant::now();
+    let converged = wait_for(Duration::from_secs(150), || async {
+        differences(&w.inwink_state().await, &exp).is_empty()
+    })
+    .await;
+    let state = w.inwink_state().await;
+    assert!(
+        converged,
+        "not converged after {:?}: {:?}\n{}",
+        started.elapsed(),
+        differences(&state, &exp),
+        w.logs()
+    );
+    println!("converged in {:?} under faults", started.elapsed());
+    assert_eq!(
+        state["quantity_decrease_attempts"], 0,
+        "inwink never received a lower quantity"
+    );
+    let calls = w
+        .http
+        .get(&format!("{}/_sim/calls", w.inwink.base_url()))
+        .await;
+    let statuses: Vec<u64> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["status"].as_u64())
+        .collect();
+    assert!(
+        statuses.contains(&429) && statuses.iter().any(|s| *s >= 500),
+        "the faults were exercised"
+    );
+    // Both emitter processes did work.
+    for name in ["emitter-1", "emitter-2"] {
+        let log = w.services.iter().find(|s| s.name == name).unwrap().output();
+        assert!(
+            log.contains("emitting to inwink"),
+            "{name} did not start:\n{log}"
+        );
+    }
+    let store = w.ns.store.clone();
+    let status = store.status(Some("salon-sante-2026")).await.unwrap();
+    assert_eq!(
+        status[0].parked.len(),
+        0,
+        "nothing parked: {:?}",
+        status[0].parked
+    );
+    w.finish().await;
+}
