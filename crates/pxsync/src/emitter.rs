@@ -242,7 +242,7 @@ fn failure(attempts: i32, what: &str, e: &InwinkError) -> Finish {
     match e {
         InwinkError::RateLimited { retry_after, .. } => Finish::Waiting {
             delay: *retry_after,
-            attempts: attempts,
+            attempts,
             reason: format!("{what}: inwink rate limit"),
         },
         InwinkError::Unavailable {
@@ -251,7 +251,7 @@ fn failure(attempts: i32, what: &str, e: &InwinkError) -> Finish {
             ..
         } => Finish::Waiting {
             delay: *after,
-            attempts: attempts,
+            attempts,
             reason: format!("{what}: inwink unavailable ({status})"),
         },
         e if e.is_transient() => Finish::Waiting {
