@@ -434,17 +434,17 @@ fn demo_mask() -> (
 }
 
 /// What inwink must hold for the Planexpo simulator's orders, computed independently of pxsync.
+/// (company, parent order id, inwink product → quantity, contact e-mail key)
+type ExpectedPartner = (
+    String,
+    Option<String>,
+    std::collections::BTreeMap<String, u64>,
+    String,
+);
+
 struct Expected {
-    /// order id → (company, parent order id, inwink product → quantity, contact e-mail key)
-    partners: std::collections::BTreeMap<
-        String,
-        (
-            String,
-            Option<String>,
-            std::collections::BTreeMap<String, u64>,
-            String,
-        ),
-    >,
+    /// order id → what its partner must be
+    partners: std::collections::BTreeMap<String, ExpectedPartner>,
     /// e-mail key → the winning order's contact (the most recently updated order, then the highest id)
     participants: std::collections::BTreeMap<String, Value>,
 }
