@@ -240,3 +240,46 @@ pub fn winning_participant<'a>(
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, p)| p)
 }
+
+/// A company name for matching records created by hand: case, accents, punctuation and spaces
+/// do not count ("Laboratoires Dupré & Fils" ≈ "laboratoires  DUPRE & fils").
+pub fn matching_name(name: &str) -> String {
+    let folded: String = name
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' | 'ì' => 'i',
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ÿ' | 'ý' => 'y',
+            'ñ' => 'n',
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        })
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_names_ignore_case_accents_and_spacing() {
+        assert_eq!(
+            matching_name("Laboratoires Dupré & Fils"),
+            matching_name("  laboratoires DUPRE &  fils ")
+        );
+        assert_eq!(
+            matching_name("Société Générale-Santé"),
+            "societe generale sante"
+        );
+        assert_ne!(
+            matching_name("Acme Médical"),
+            matching_name("Acme Medical Ouest")
+        );
+    }
+}

@@ -112,7 +112,7 @@ impl Store {
 }
 
 impl Store {
-    /// Parks an undecodable event for an operator (`pxsync dead-letter list`).
+    /// Parks an undecodable event in `dead_letters` for an operator.
     pub async fn dead_letter(
         &self,
         stream_seq: u64,

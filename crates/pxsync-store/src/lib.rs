@@ -13,12 +13,14 @@
 //! refusals carry no names, e-mails or phones), or mark an order done while a newer mark exists.
 
 mod emit;
+mod heal;
 mod ingest;
 mod project;
 mod salons;
 mod status;
 
 pub use emit::*;
+pub use heal::*;
 pub use ingest::*;
 pub use project::*;
 pub use salons::*;

@@ -27,6 +27,10 @@ pub struct SalonStatus {
     pub last_write_at: Option<OffsetDateTime>,
     pub feed_problems: Vec<String>,
     pub events_logged: i64,
+    /// The most recent heals, repairs and adoptions.
+    pub heals: Vec<crate::Heal>,
+    /// inwink partners that look like an order's, created before the sync (adopt with `pxsync link`).
+    pub likely_matches: Vec<crate::LikelyMatch>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,7 +190,11 @@ impl Store {
             .await
             .ctx("count events")?
             .get(0);
+        let heals = self.heals(ev, 20).await?;
+        let likely_matches = self.likely_matches(ev).await?;
         Ok(SalonStatus {
+            heals,
+            likely_matches,
             planexpo_event: salon.planexpo_event,
             inwink_event_id: salon.inwink_event_id,
             enabled: salon.enabled,

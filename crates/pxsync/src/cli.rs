@@ -108,6 +108,17 @@ pub enum Command {
         #[command(flatten)]
         inwink: InwinkEventArgs,
     },
+    /// Adopts an inwink partner created by hand for an order (see the likely matches in `pxsync status`).
+    Link {
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        order: String,
+        #[arg(long)]
+        partner: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Wakes a parked or waiting order now.
     Retry {
         order: String,
@@ -201,24 +212,34 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut clients = emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
     let settings = emitter::EmitterSettings::from_args(&args.emitter);
-    let ingest = tokio::spawn(ingestor::run(
-        store.clone(),
-        bus.clone(),
-        salon,
-        shutdown.clone(),
-    ));
+    // Each service gets its own pool, as it would in its own process; the emitter's is the
+    // configured size (it needs two connections per order in flight).
+    let own_pool = |size| Store::connect(&args.db.database_url, &args.db.namespace, size);
+    let (ingest_store, project_store) = (own_pool(3)?, own_pool(3)?);
+    let webhook = args.webhook.clone();
+    let (ingest_bus, ingest_shutdown) = (bus.clone(), shutdown.clone());
+    let ingest = tokio::spawn(async move {
+        ingestor::run_with_webhook(ingest_store, ingest_bus, salon, &webhook, ingest_shutdown).await
+    });
     let project = tokio::spawn(projector::run(
-        store.clone(),
+        project_store,
         bus.clone(),
         args.nats.stream_settings(),
         projector::ProjectorSettings::default(),
         shutdown.clone(),
     ));
+    let inspect = tokio::spawn(crate::inspector::run(
+        store.clone(),
+        clients.clone(),
+        crate::inspector::InspectorSettings::from_args(&args.emitter),
+        shutdown.clone(),
+    ));
     let emit = tokio::spawn(emitter::run(store, clients, settings, shutdown.clone()));
-    let (a, b, c) = tokio::join!(ingest, project, emit);
+    let (a, b, c, d) = tokio::join!(ingest, project, emit, inspect);
     a??;
     b??;
     c??;
+    d??;
     Ok(())
 }
 
@@ -315,8 +336,26 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Link {
+            event,
+            order,
+            partner,
+            db,
+        } => {
+            let store = store_now(&db).await?;
+            if !store.adopt_partner(&event, &order, &partner).await? {
+                bail!("unknown order {order} in {event}");
+            }
+            println!(
+                "order {order} now owns inwink partner {partner}: its planexpo fields are set at the next reconcile"
+            );
+            Ok(())
+        }
         Command::Retry { order, event, db } => {
             let store = store_now(&db).await?;
+            if store.order_state(&event, &order).await?.is_none() {
+                bail!("unknown order {order} in {event}");
+            }
             let n = store
                 .mark_orders(&event, std::slice::from_ref(&order))
                 .await?;
@@ -397,6 +436,27 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
                 u.planexpo_product_id,
                 u.product_name.as_deref().unwrap_or(""),
                 u.orders
+            );
+        }
+        for h in &s.heals {
+            let at = pxsync_core::Timestamp::from_datetime(h.at);
+            let _ = writeln!(
+                out,
+                "  healed {at} {}: {}",
+                h.order_id.as_deref().unwrap_or("-"),
+                h.detail
+            );
+        }
+        for m in &s.likely_matches {
+            let _ = writeln!(
+                out,
+                "  likely pre-existing partner for order {}: {} ({}); adopt with: pxsync link --event {} --order {} --partner {}",
+                m.order_id,
+                m.partner_name,
+                m.partner_id,
+                s.planexpo_event,
+                m.order_id,
+                m.partner_id
             );
         }
         for f in &s.feed_problems {

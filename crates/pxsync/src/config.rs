@@ -31,7 +31,7 @@ pub struct DatabaseArgs {
     #[arg(
         long = "database-pool-size",
         env = "PXSYNC_DATABASE_POOL_SIZE",
-        default_value_t = 8
+        default_value_t = 10
     )]
     pub pool_size: usize,
 }
@@ -219,4 +219,11 @@ pub struct EmitterArgs {
     /// How long a claim is held before another process may take the order.
     #[arg(id = "emitter_lease", long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
     pub lease: Duration,
+    /// How often inwink is read for partners and participants deleted by hand ("0s": never).
+    #[arg(id = "existence_check_interval", long = "existence-check-interval", env = "PXSYNC_EXISTENCE_CHECK_INTERVAL", default_value = "60s", value_parser = duration)]
+    pub existence_check_interval: Option<Duration>,
+    /// How often synchronised fields edited by hand on inwink are restored (unset: never; they
+    /// are overwritten at the order's next update anyway).
+    #[arg(id = "drift_sweep_interval", long = "drift-sweep-interval", env = "PXSYNC_DRIFT_SWEEP_INTERVAL", value_parser = duration)]
+    pub drift_sweep_interval: Option<Duration>,
 }

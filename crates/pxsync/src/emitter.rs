@@ -87,8 +87,22 @@ pub async fn run(
             .for_each_concurrent(settings.concurrency, |claim| {
                 let store = store.clone();
                 let clients = &clients;
+                let lease = settings.lease;
                 async move {
-                    let finish = match reconcile(&store, clients, &claim).await {
+                    // Keep the claim while the reconcile runs (slow inwink answers, retries).
+                    let renew = async {
+                        loop {
+                            tokio::time::sleep(lease / 3).await;
+                            if let Err(e) = store.renew(&claim, lease).await {
+                                tracing::warn!(order = %claim.order_id, error = %e, "cannot renew the claim");
+                            }
+                        }
+                    };
+                    let outcome = tokio::select! {
+                        r = reconcile(&store, clients, &claim) => r,
+                        () = renew => unreachable!("the renewal loop never ends"),
+                    };
+                    let finish = match outcome {
                         Ok(f) => f,
                         Err(e) => {
                             tracing::warn!(order = %claim.order_id, error = format!("{e:#}"), "reconcile failed");
@@ -342,6 +356,9 @@ async fn execute(
                         .await?;
                         tracing::info!(order, "partner deleted on inwink: recreating it");
                         store.forget_partner(ev, order).await?;
+                        store
+                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
+                            .await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) => {
@@ -405,6 +422,14 @@ async fn execute(
                         )
                         .await?;
                         store.forget_participant(ev, &p.email_key).await?;
+                        store
+                            .record_heal(
+                                ev,
+                                Some(order),
+                                "participant_deleted",
+                                "the participant was deleted on inwink: recreated and linked again",
+                            )
+                            .await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) => {
@@ -450,6 +475,9 @@ async fn execute(
                         )
                         .await?;
                         store.forget_partner(ev, order).await?;
+                        store
+                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
+                            .await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) if is_not_found(&e, "participant_not_found") => {
@@ -514,6 +542,9 @@ async fn execute(
                         )
                         .await?;
                         store.forget_partner(ev, order).await?;
+                        store
+                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
+                            .await?;
                         return Ok(Step::Replan);
                     }
                     Err(e) => {
@@ -577,6 +608,11 @@ async fn observe(
             }
             None => {
                 store.forget_partner(ev, order).await?;
+                if ctx.partner.is_some() {
+                    store
+                        .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
+                        .await?;
+                }
                 partner_id = None;
             }
         }

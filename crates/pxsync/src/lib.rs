@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod emitter;
 pub mod ingestor;
+pub mod inspector;
 pub mod projector;
 pub mod telemetry;
 pub mod webhook;

@@ -28,5 +28,13 @@ async fn main() -> anyhow::Result<()> {
     let mut clients = pxsync::emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
     let settings = pxsync::emitter::EmitterSettings::from_args(&args.emitter);
-    pxsync::emitter::run(store, clients, settings, shutdown).await
+    let inspector = pxsync::inspector::InspectorSettings::from_args(&args.emitter);
+    let inspect = tokio::spawn(pxsync::inspector::run(
+        store.clone(),
+        clients.clone(),
+        inspector,
+        shutdown.clone(),
+    ));
+    pxsync::emitter::run(store, clients, settings, shutdown).await?;
+    inspect.await?
 }
