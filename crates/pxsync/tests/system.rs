@@ -354,6 +354,44 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
         "no 409 without faults"
     );
 
+    // Without the drift sweep, a hand edit stays until the order's next update overwrites it.
+    let c_id = partner_by_order(&w.inwink_state().await, "ord_C0003").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{}/_sim/exhibitor/{c_id}", w.inwink.base_url()),
+            &json!({"name": "Edited by hand", "website": null}),
+        )
+        .await;
+    let mut moved = order(
+        "ord_C0003",
+        "SX-3",
+        "validated",
+        "Santé Ouest",
+        "paul@ouest.example",
+        None,
+        json!([]),
+    );
+    moved["stand"]["number"] = json!("C42");
+    w.put_order(&moved).await;
+    let overwritten = wait_for(Duration::from_secs(20), || async {
+        let s = w.inwink_state().await;
+        partner_by_order(&s, "ord_C0003").is_some_and(|p| {
+            p["emplacement"] == "C42"
+                && p["name"] == "Santé Ouest"
+                && p["website"] == "https://acme.example"
+        })
+    })
+    .await;
+    assert!(
+        overwritten,
+        "the hand edit was not overwritten at the next update:\n{}",
+        w.logs()
+    );
+
     // A quantity lowered on Planexpo is refused, recorded, never sent.
     w.put_order(&order(
         "ord_B0002",
@@ -697,5 +735,317 @@ async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
         "nothing parked: {:?}",
         status[0].parked
     );
+    w.finish().await;
+}
+
+/// A raw inwink API call as an operator's script would make it (for records made by hand).
+async fn inwink_api(w: &World, method: reqwest::Method, path: &str, body: &Value) -> Value {
+    let o = pxsync_sim::inwink::Options::default();
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{}/oauth/token", w.inwink.base_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &o.client_id),
+            ("client_secret", &o.client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = client
+        .request(
+            method,
+            format!("{}/{}{path}", w.inwink.base_url(), o.event_id),
+        )
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
+/// Partners and participants deleted or edited by hand are healed; a partner created by hand
+/// before the sync is adopted with `pxsync link`; through all of it, no decrease and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_hand_edits_on_inwink_are_healed() {
+    let mut w = World::new("heal").await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    let banner = |q| json!({"product_id": "prd_banner_2x1", "product_name": "Bannière 2x1 m", "quantity": q});
+    let wifi = json!({"product_id": "opt_wifi", "product_name": "Wi-Fi stand", "quantity": 1});
+    let parent = order(
+        "ord_P0001",
+        "SX-1",
+        "validated",
+        "Parent Santé",
+        "parent@sante.example",
+        None,
+        json!([banner(6)]),
+    );
+    w.put_order(&parent).await;
+    w.put_order(&order(
+        "ord_K0001",
+        "SX-2",
+        "validated",
+        "Enfant Un",
+        "un@enfant.example",
+        Some("ord_P0001"),
+        json!([wifi.clone()]),
+    ))
+    .await;
+    w.put_order(&order(
+        "ord_K0002",
+        "SX-3",
+        "validated",
+        "Enfant Deux",
+        "deux@enfant.example",
+        Some("ord_P0001"),
+        json!([wifi]),
+    ))
+    .await;
+    // Created by hand on inwink before the sync, and its order not validated yet.
+    let by_hand = inwink_api(
+        &w,
+        reqwest::Method::POST,
+        "/exhibitor",
+        &json!({"name": "Laboratoires DUPRE & fils", "status": "Draft"}),
+    )
+    .await;
+    w.put_order(&order(
+        "ord_H0001",
+        "SX-4",
+        "submitted",
+        "Laboratoires Dupré & Fils",
+        "h@dupre.example",
+        None,
+        json!([banner(2)]),
+    ))
+    .await;
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    let mut env = w.env();
+    env.push(("PXSYNC_EXISTENCE_CHECK_INTERVAL".into(), "1s".into()));
+    env.push(("PXSYNC_DRIFT_SWEEP_INTERVAL".into(), "1s".into()));
+    for (name, exe) in [
+        ("ingestor", INGESTOR),
+        ("projector", PROJECTOR),
+        ("emitter", EMITTER),
+    ] {
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
+    }
+    let family_ok = |s: &Value| {
+        let Some(p) = partner_by_order(s, "ord_P0001") else {
+            return false;
+        };
+        ["ord_K0001", "ord_K0002"]
+            .iter()
+            .all(|k| partner_by_order(s, k).is_some_and(|c| c["affiliatedToId"] == p["id"]))
+            && p["products"][IW_BANNER] == 6
+            && s["team_members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["exhibitorId"] == p["id"])
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || async {
+            family_ok(&w.inwink_state().await)
+        })
+        .await,
+        "first sync:\n{}",
+        w.logs()
+    );
+
+    // The parent is deleted by hand (its products and team links go with it).
+    let old = partner_by_order(&w.inwink_state().await, "ord_P0001").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.http
+            .delete(&format!("{}/_sim/exhibitor/{old}", w.inwink.base_url()))
+            .await
+            / 100,
+        2
+    );
+    let healed = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        family_ok(&s) && partner_by_order(&s, "ord_P0001").is_some_and(|p| p["id"] != old.as_str())
+    })
+    .await;
+    assert!(
+        healed,
+        "the parent was not recreated with its children, products and link: {:#}\n{}",
+        w.inwink_state().await,
+        w.logs()
+    );
+    let p = partner_by_order(&w.inwink_state().await, "ord_P0001")
+        .unwrap()
+        .clone();
+    assert_eq!(p["name"], "Parent Santé");
+    assert_eq!(p["planexpo_public_order_id"], "SX-1");
+
+    // Deleted again, then the order changes: the update finds it gone and recreates it.
+    assert_eq!(
+        w.http
+            .delete(&format!(
+                "{}/_sim/exhibitor/{}",
+                w.inwink.base_url(),
+                p["id"].as_str().unwrap()
+            ))
+            .await
+            / 100,
+        2
+    );
+    let mut raised = parent.clone();
+    raised["lines"] = json!([banner(8)]);
+    w.put_order(&raised).await;
+    assert!(
+        wait_for(Duration::from_secs(30), || async {
+            let s = w.inwink_state().await;
+            partner_by_order(&s, "ord_P0001").is_some_and(|p| p["products"][IW_BANNER] == 8)
+                && ["ord_K0001", "ord_K0002"].iter().all(|k| {
+                    partner_by_order(&s, k).unwrap()["affiliatedToId"]
+                        == partner_by_order(&s, "ord_P0001").unwrap()["id"]
+                })
+        })
+        .await,
+        "recreated at the new quantity, children re-pointed:\n{}",
+        w.logs()
+    );
+
+    // A participant deleted by hand is recreated and linked again.
+    let state = w.inwink_state().await;
+    let un = state["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "un@enfant.example")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.http
+            .delete(&format!("{}/_sim/registered/{un}", w.inwink.base_url()))
+            .await
+            / 100,
+        2
+    );
+    let relinked = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        let Some(person) = s["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["email"] == "un@enfant.example")
+        else {
+            return false;
+        };
+        let child = partner_by_order(&s, "ord_K0001").unwrap();
+        person["id"] != un.as_str()
+            && s["team_members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["registeredId"] == person["id"] && l["exhibitorId"] == child["id"])
+    })
+    .await;
+    assert!(
+        relinked,
+        "the participant was not recreated and relinked:\n{}",
+        w.logs()
+    );
+
+    // A hand edit of a synchronised field is repaired by the drift sweep.
+    let child = partner_by_order(&w.inwink_state().await, "ord_K0002").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.http
+        .send(
+            reqwest::Method::PATCH,
+            &format!("{}/_sim/exhibitor/{child}", w.inwink.base_url()),
+            &json!({"name": "Renamed by hand", "emplacement": "Z99"}),
+        )
+        .await;
+    let repaired = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        partner_by_order(&s, "ord_K0002")
+            .is_some_and(|p| p["name"] == "Enfant Deux" && p["emplacement"] == "BK0002")
+    })
+    .await;
+    assert!(repaired, "the hand edit was not repaired:\n{}", w.logs());
+
+    // The pre-existing partner is listed as a likely match, adopted, then filled at validation.
+    let store = w.ns.store.clone();
+    let listed = wait_for(Duration::from_secs(20), || async {
+        store.status(Some("salon-sante-2026")).await.unwrap()[0]
+            .likely_matches
+            .iter()
+            .any(|m| m.order_id == "ord_H0001")
+    })
+    .await;
+    assert!(listed, "the likely match was not listed");
+    let by_hand_id = by_hand["id"].as_str().unwrap();
+    let text = w.cli(&["status", "--event", "salon-sante-2026"]);
+    assert!(
+        text.contains(&format!(
+            "pxsync link --event salon-sante-2026 --order ord_H0001 --partner {by_hand_id}"
+        )),
+        "{text}"
+    );
+    w.cli(&[
+        "link",
+        "--event",
+        "salon-sante-2026",
+        "--order",
+        "ord_H0001",
+        "--partner",
+        by_hand_id,
+    ]);
+    w.put_order(&order(
+        "ord_H0001",
+        "SX-4",
+        "validated",
+        "Laboratoires Dupré & Fils",
+        "h@dupre.example",
+        None,
+        json!([banner(2)]),
+    ))
+    .await;
+    let adopted = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        s["partners"].as_array().unwrap().iter().any(|p| {
+            p["id"] == by_hand_id
+                && p["planexpo_order_id"] == "ord_H0001"
+                && p["status"] == "Published"
+                && p["products"][IW_BANNER] == 2
+        })
+    })
+    .await;
+    assert!(adopted, "the adopted partner was not filled:\n{}", w.logs());
+
+    let state = w.inwink_state().await;
+    assert_eq!(
+        state["partners"].as_array().unwrap().len(),
+        4,
+        "no duplicate partner: {state:#}"
+    );
+    assert_eq!(state["quantity_decrease_attempts"], 0);
+    let status = store.status(Some("salon-sante-2026")).await.unwrap();
+    let kinds: Vec<&str> = status[0].heals.iter().map(|h| h.kind.as_str()).collect();
+    for kind in [
+        "partner_deleted",
+        "participant_deleted",
+        "partner_repaired",
+        "partner_adopted",
+    ] {
+        assert!(kinds.contains(&kind), "heal {kind} not recorded: {kinds:?}");
+    }
     w.finish().await;
 }
