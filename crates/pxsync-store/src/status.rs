@@ -213,3 +213,21 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// inwink calls by (salon, operation, status): the counters of `/metrics`.
+    pub async fn call_counts(&self) -> Result<Vec<(String, String, Option<i32>, i64)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT planexpo_event, operation, status, count(*) FROM inwink_calls GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                &[],
+            )
+            .await
+            .ctx("count the inwink calls")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+}

@@ -2,7 +2,8 @@
 //! and the operator subcommands of `pxsync`.
 
 use crate::config::{
-    DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs, WebhookArgs,
+    DatabaseArgs, EmitterArgs, InwinkArgs, InwinkEventArgs, NatsArgs, OpsArgs, PlanexpoArgs,
+    WebhookArgs,
 };
 use crate::{Shutdown, emitter, ingestor, projector, retry_until_ready};
 use anyhow::{Context, bail};
@@ -143,6 +144,8 @@ pub struct RunArgs {
     pub inwink: InwinkArgs,
     #[command(flatten)]
     pub emitter: EmitterArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,7 +248,14 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => run_all(*args, Shutdown::on_signals()).await,
+        Command::Run(args) => {
+            let shutdown = Shutdown::on_signals();
+            let db = args.db.clone();
+            let ops = args.ops.clone();
+            let store = Store::connect(&db.database_url, &db.namespace, 2)?;
+            let work = run_all(*args, shutdown.clone());
+            crate::supervise("pxsync", &ops, store, None, work, shutdown).await
+        }
         Command::Migrate { db } => {
             store_now(&db).await?;
             println!(

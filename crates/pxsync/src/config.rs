@@ -36,6 +36,17 @@ pub struct DatabaseArgs {
     pub pool_size: usize,
 }
 
+/// The operations endpoint and shutdown.
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Listen address of /healthz, /readyz and /metrics, e.g. 0.0.0.0:9090. Unset: off.
+    #[arg(id = "http_addr", long = "http-addr", env = "PXSYNC_HTTP_ADDR")]
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// On SIGTERM, how long work in flight may take to finish before the process exits.
+    #[arg(id = "shutdown_grace", long = "shutdown-grace", env = "PXSYNC_SHUTDOWN_GRACE", default_value = "20s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+}
+
 /// NATS JetStream.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {

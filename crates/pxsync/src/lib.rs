@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod emitter;
+pub mod http;
 pub mod ingestor;
 pub mod inspector;
 pub mod projector;
@@ -112,4 +113,35 @@ pub fn new_traceparent() -> String {
     let trace: u128 = fastrand::u128(1..);
     let span: u64 = fastrand::u64(1..);
     format!("00-{trace:032x}-{span:016x}-01")
+}
+
+/// Runs a service with its operations endpoint: on shutdown the service gets `grace` to finish
+/// the work in flight (an emitter's unfinished claims are then released by their lease).
+pub async fn supervise(
+    service: &'static str,
+    ops: &config::OpsArgs,
+    store: pxsync_store::Store,
+    nats: Option<async_nats::Client>,
+    work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let endpoint = http::Ops {
+        service,
+        store,
+        nats,
+    };
+    let http = tokio::spawn(http::serve(ops.http_addr, endpoint, shutdown.clone()));
+    let mut work = tokio::spawn(work);
+    let grace = ops.shutdown_grace;
+    let result = tokio::select! {
+        r = &mut work => r?,
+        () = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(service, ?grace, "grace period over: stopping with work in flight (claims are released by their lease)");
+            work.abort();
+            Ok(())
+        }
+    };
+    let _ = http.await;
+    tracing::info!(service, "stopped");
+    result
 }

@@ -1049,3 +1049,53 @@ async fn deletions_and_hand_edits_on_inwink_are_healed() {
     }
     w.finish().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Each service answers /healthz, /readyz and /metrics on its own PXSYNC_HTTP_ADDR, and exits 0
+/// on SIGTERM within its grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_report_health_and_metrics_and_stop_on_sigterm() {
+    let mut w = World::new("ops").await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    w.put_order(&order("ord_A0001", "SX-1", "validated", "Acme Médical", "claire@acme.example", None, json!([]))).await;
+    let mut ports = Vec::new();
+    for (name, exe) in [("ingestor", INGESTOR), ("projector", PROJECTOR), ("emitter", EMITTER)] {
+        let port = free_port();
+        let mut env = w.env();
+        env.push(("PXSYNC_HTTP_ADDR".into(), format!("127.0.0.1:{port}")));
+        env.push(("PXSYNC_SHUTDOWN_GRACE".into(), "3s".into()));
+        w.services.push(Service::spawn(name, exe, &[], &env, &w.dir));
+        ports.push(port);
+    }
+    let client = reqwest::Client::new();
+    for port in &ports {
+        let base = format!("http://127.0.0.1:{port}");
+        let up = wait_for(Duration::from_secs(20), || async {
+            client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(up, "{base}/readyz not ready:\n{}", w.logs());
+        assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    }
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", ports[2]);
+    let synced = wait_for(Duration::from_secs(20), || async {
+        let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        text.contains("pxsync_orders{event=\"salon-sante-2026\",state=\"done\"} 1")
+            && text.contains("pxsync_inwink_calls_total{event=\"salon-sante-2026\",operation=\"create_partner\",status=\"201\"} 1")
+    })
+    .await;
+    let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+    assert!(synced, "metrics:\n{text}\n{}", w.logs());
+    assert!(text.contains("# TYPE pxsync_inwink_calls_total counter"), "{text}");
+    assert!(!text.contains("claire"), "no personal data in metrics");
+    for s in &mut w.services {
+        let status = s.terminate(Duration::from_secs(10));
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "{} did not exit 0 on SIGTERM:\n{}", s.name, s.output());
+    }
+    w.finish().await;
+}

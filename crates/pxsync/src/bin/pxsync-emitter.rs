@@ -1,6 +1,6 @@
 //! The emitter service: desired state → inwink, never lowering a quantity.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, EmitterArgs, InwinkArgs};
+use pxsync::config::{DatabaseArgs, EmitterArgs, InwinkArgs, OpsArgs};
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +15,8 @@ struct Args {
     inwink: InwinkArgs,
     #[command(flatten)]
     emitter: EmitterArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 #[tokio::main]
@@ -35,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
         inspector,
         shutdown.clone(),
     ));
-    pxsync::emitter::run(store, clients, settings, shutdown).await?;
-    inspect.await?
+    let work = pxsync::emitter::run(store.clone(), clients, settings, shutdown.clone());
+    let result = pxsync::supervise("pxsync-emitter", &args.ops, store, None, work, shutdown).await;
+    inspect.abort();
+    result
 }

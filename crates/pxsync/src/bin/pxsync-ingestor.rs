@@ -1,6 +1,6 @@
 //! The ingestor service: Planexpo → order events on JetStream.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, PlanexpoArgs, WebhookArgs};
+use pxsync::config::{DatabaseArgs, InwinkEventArgs, NatsArgs, OpsArgs, PlanexpoArgs, WebhookArgs};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +19,8 @@ struct Args {
     webhook: WebhookArgs,
     #[command(flatten)]
     inwink: InwinkEventArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 #[tokio::main]
@@ -35,5 +37,23 @@ async fn main() -> anyhow::Result<()> {
     let stream_settings = args.nats.stream_settings();
     pxsync::retry_until_ready("stream", &shutdown, || bus.ensure_stream(&stream_settings)).await;
     let salon = args.planexpo.salon(&args.inwink.event_id)?;
-    pxsync::ingestor::run_with_webhook(store, bus, salon, &args.webhook, shutdown).await
+    let (work_store, work_bus, webhook, work_shutdown) = (
+        store.clone(),
+        bus.clone(),
+        args.webhook.clone(),
+        shutdown.clone(),
+    );
+    let work = async move {
+        pxsync::ingestor::run_with_webhook(work_store, work_bus, salon, &webhook, work_shutdown)
+            .await
+    };
+    pxsync::supervise(
+        "pxsync-ingestor",
+        &args.ops,
+        store,
+        Some(bus.client().clone()),
+        work,
+        shutdown,
+    )
+    .await
 }

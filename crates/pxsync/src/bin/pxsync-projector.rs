@@ -1,6 +1,6 @@
 //! The projector service: JetStream → event log and desired state in Postgres.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, NatsArgs};
+use pxsync::config::{DatabaseArgs, NatsArgs, OpsArgs};
 
 #[derive(Parser)]
 #[command(
@@ -13,6 +13,8 @@ struct Args {
     db: DatabaseArgs,
     #[command(flatten)]
     nats: NatsArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 #[tokio::main]
@@ -27,5 +29,20 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let settings = pxsync::projector::ProjectorSettings::default();
-    pxsync::projector::run(store, bus, args.nats.stream_settings(), settings, shutdown).await
+    let work = pxsync::projector::run(
+        store.clone(),
+        bus.clone(),
+        args.nats.stream_settings(),
+        settings,
+        shutdown.clone(),
+    );
+    pxsync::supervise(
+        "pxsync-projector",
+        &args.ops,
+        store,
+        Some(bus.client().clone()),
+        work,
+        shutdown,
+    )
+    .await
 }

@@ -1,0 +1,178 @@
+//! The operations endpoint of every service, on `PXSYNC_HTTP_ADDR` (off when unset):
+//! - `GET /healthz`: the process is alive;
+//! - `GET /readyz`: Postgres answers and the schema is migrated, NATS is connected (for the
+//!   services that use it); 503 with the failing check otherwise;
+//! - `GET /metrics`: Prometheus text, read from the namespace's records at scrape time (so every
+//!   replica reports the same namespace-wide figures): events logged, orders by queue state, the
+//!   oldest waiting age, inwink calls by operation and status, refused decreases, parked orders,
+//!   heals, rejected units.
+
+use crate::Shutdown;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use pxsync_store::Store;
+use std::fmt::Write;
+
+#[derive(Clone)]
+pub struct Ops {
+    pub service: &'static str,
+    pub store: Store,
+    pub nats: Option<async_nats::Client>,
+}
+
+pub fn router(ops: Ops) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(ops)
+}
+
+/// Serves the endpoint until the shutdown, when `addr` is set.
+pub async fn serve(
+    addr: Option<std::net::SocketAddr>,
+    ops: Ops,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let Some(addr) = addr else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen on PXSYNC_HTTP_ADDR {addr}: {e}"))?;
+    tracing::info!(%addr, service = ops.service, "operations endpoint: /healthz /readyz /metrics");
+    axum::serve(listener, router(ops))
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
+    Ok(())
+}
+
+async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
+    match ops.store.is_migrated().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "postgres: schema not migrated\n".to_owned(),
+            );
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("postgres: {e}\n")),
+    }
+    if let Some(nats) = &ops.nats
+        && nats.connection_state() != async_nats::connection::State::Connected
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "nats: not connected\n".to_owned(),
+        );
+    }
+    (StatusCode::OK, "ready\n".to_owned())
+}
+
+async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+    match render_metrics(&ops.store).await {
+        Ok(text) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            text,
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "text/plain")],
+            format!("# postgres: {e}\n"),
+        ),
+    }
+}
+
+/// One metric family and its samples (label set, value).
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<(String, String)>,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Family {
+        Family {
+            name,
+            kind,
+            help,
+            samples: Vec::new(),
+        }
+    }
+
+    fn sample(&mut self, labels: String, value: impl std::fmt::Display) {
+        self.samples.push((labels, value.to_string()));
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} {}",
+            self.name, self.help, self.name, self.kind
+        );
+        for (labels, value) in &self.samples {
+            let _ = writeln!(out, "{}{{{labels}}} {value}", self.name);
+        }
+    }
+}
+
+/// The Prometheus exposition of the namespace's figures.
+pub async fn render_metrics(store: &Store) -> anyhow::Result<String> {
+    let statuses = store.status(None).await?;
+    let mut events = Family::new("pxsync_events_logged", "gauge", "Events in the event log.");
+    let mut orders = Family::new(
+        "pxsync_orders",
+        "gauge",
+        "Orders by work-queue state (pending, waiting, parked, done).",
+    );
+    let mut oldest = Family::new(
+        "pxsync_oldest_waiting_seconds",
+        "gauge",
+        "Age of the oldest order waiting for the emitter.",
+    );
+    let mut refused = Family::new(
+        "pxsync_refused_decreases",
+        "gauge",
+        "Products whose Planexpo quantity is below what inwink holds.",
+    );
+    let mut rejected = Family::new(
+        "pxsync_rejected_units",
+        "gauge",
+        "Order units rejected by validation.",
+    );
+    let mut heals = Family::new(
+        "pxsync_heals_recent",
+        "gauge",
+        "Heals, repairs and adoptions among the 20 most recent records.",
+    );
+    let mut calls = Family::new(
+        "pxsync_inwink_calls_total",
+        "counter",
+        "Calls to inwink by operation and status.",
+    );
+    for s in &statuses {
+        let ev = format!("event=\"{}\"", s.planexpo_event);
+        events.sample(ev.clone(), s.events_logged);
+        for (state, count) in &s.queue {
+            orders.sample(format!("{ev},state=\"{state}\""), count);
+        }
+        oldest.sample(ev.clone(), s.oldest_waiting_s.unwrap_or(0.0));
+        refused.sample(ev.clone(), s.refused_decreases.len());
+        rejected.sample(ev.clone(), s.rejected.len());
+        heals.sample(ev, s.heals.len());
+    }
+    for (event, op, status, count) in store.call_counts().await? {
+        let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        calls.sample(
+            format!("event=\"{event}\",operation=\"{op}\",status=\"{status}\""),
+            count,
+        );
+    }
+    let mut out = String::new();
+    for f in [events, orders, oldest, refused, rejected, heals, calls] {
+        f.render(&mut out);
+    }
+    Ok(out)
+}
