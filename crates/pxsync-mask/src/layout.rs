@@ -271,9 +271,7 @@ pub(crate) const KEYS: [KeyInfo; 7] = [
 
 impl PrerequisiteKey {
     pub(crate) fn info(self) -> &'static KeyInfo {
-        KEYS.iter()
-            .find(|k| k.key == self)
-            .unwrap_or(&KEYS[0])
+        KEYS.iter().find(|k| k.key == self).unwrap_or(&KEYS[0])
     }
 
     pub fn french_label(self) -> &'static str {
@@ -438,13 +436,7 @@ pub(crate) const DEFAULT_FIELDS: [DefaultField; 20] = [
         "email",
         "identifie la personne (sans tenir compte de la casse)\nidentifies the person (ignoring case)",
     ),
-    field(
-        Object::Participant,
-        "Civilité",
-        "civility",
-        "civility",
-        "",
-    ),
+    field(Object::Participant, "Civilité", "civility", "civility", ""),
     field(Object::Participant, "Nom", "last name", "lastname", ""),
     field(Object::Participant, "Prénom", "first name", "firstname", ""),
     field(Object::Participant, "Société", "company", "company", ""),

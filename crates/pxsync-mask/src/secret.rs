@@ -130,9 +130,18 @@ fn url_has_credentials(after_scheme: &str) -> bool {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = k.to_ascii_lowercase();
         !v.is_empty()
-            && ["key", "token", "secret", "password", "pwd", "sig", "signature", "auth"]
-                .iter()
-                .any(|w| k.contains(w))
+            && [
+                "key",
+                "token",
+                "secret",
+                "password",
+                "pwd",
+                "sig",
+                "signature",
+                "auth",
+            ]
+            .iter()
+            .any(|w| k.contains(w))
     })
 }
 
@@ -180,7 +189,11 @@ mod tests {
         ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["URL de base Planexpo", "inwink client id", "ID de l'événement inwink"] {
+        for k in [
+            "URL de base Planexpo",
+            "inwink client id",
+            "ID de l'événement inwink",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(norm("Pré-requis techniques"), "pre requis techniques");
         assert_eq!(norm("Produits e\u{0301}t options"), "produits et options");
         assert_eq!(words("planexpo_product_id"), ["planexpo", "product", "id"]);
-        assert_eq!(one_line("ID produit Planexpo\nPlanexpo product id\n"), "ID produit Planexpo / Planexpo product id");
+        assert_eq!(
+            one_line("ID produit Planexpo\nPlanexpo product id\n"),
+            "ID produit Planexpo / Planexpo product id"
+        );
     }
 
     #[test]

@@ -238,3 +238,21 @@ pub struct EmitterArgs {
     #[arg(id = "drift_sweep_interval", long = "drift-sweep-interval", env = "PXSYNC_DRIFT_SWEEP_INTERVAL", value_parser = duration)]
     pub drift_sweep_interval: Option<Duration>,
 }
+
+/// Several salons from a file (`PXSYNC_CONFIG`) instead of the single-salon PXSYNC_PLANEXPO_* /
+/// PXSYNC_INWINK_* variables.
+#[derive(Debug, Clone, Args)]
+pub struct SalonsFileArgs {
+    /// The salons file (JSON; see the README): each salon's Planexpo and inwink settings, with
+    /// secrets as references to environment variables or files.
+    #[arg(id = "config", long = "config", env = "PXSYNC_CONFIG")]
+    pub config: std::path::PathBuf,
+}
+
+/// Set when the process is configured by a salons file.
+pub fn salons_file_configured() -> bool {
+    std::env::var_os("PXSYNC_CONFIG").is_some()
+        || std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
+}
+
+pub const SALONS_FILE_HELP: &str = "Several salons: set PXSYNC_CONFIG to a salons file instead of the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* variables.";

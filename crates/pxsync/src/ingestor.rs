@@ -217,16 +217,18 @@ pub async fn ingest_orders(
     Ok(published)
 }
 
-/// The whole ingestor of one salon: the webhook receiver when configured, and the poller.
-pub async fn run_with_webhook(
+/// The whole ingestor: the webhook receiver when an address is set, and one poller per salon
+/// (each behind its own lock, so replicas share the salons). `salons` pairs each salon with its
+/// webhook secret.
+pub async fn run_salons(
     store: Store,
     bus: Bus,
-    salon: Salon,
-    webhook: &crate::config::WebhookArgs,
+    salons: Vec<(Salon, Option<String>)>,
+    webhook_addr: Option<std::net::SocketAddr>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let receiver = match (webhook.addr, &webhook.secret) {
-        (Some(addr), Some(secret)) => {
+    let receiver = match webhook_addr {
+        Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listen on PXSYNC_WEBHOOK_ADDR {addr}"))?;
@@ -234,10 +236,20 @@ pub async fn run_with_webhook(
             let receiver = crate::webhook::Receiver {
                 store: store.clone(),
                 bus: bus.clone(),
-                salons: [(salon.planexpo.event().to_owned(), salon.clone())]
-                    .into_iter()
+                salons: salons
+                    .iter()
+                    .map(|(s, _)| (s.planexpo.event().to_owned(), s.clone()))
                     .collect(),
-                secret: std::sync::Arc::new(secret.as_bytes().to_vec()),
+                secrets: std::sync::Arc::new(
+                    salons
+                        .iter()
+                        .filter_map(|(s, secret)| {
+                            secret
+                                .as_ref()
+                                .map(|k| (s.planexpo.event().to_owned(), k.as_bytes().to_vec()))
+                        })
+                        .collect(),
+                ),
                 clock: crate::webhook::system_clock(),
             };
             Some(tokio::spawn(crate::webhook::serve(
@@ -246,11 +258,38 @@ pub async fn run_with_webhook(
                 shutdown.clone(),
             )))
         }
-        _ => None,
+        None => None,
     };
-    let polled = run(store, bus, salon, shutdown).await;
+    let pollers: Vec<_> = salons
+        .into_iter()
+        .map(|(salon, _)| tokio::spawn(run(store.clone(), bus.clone(), salon, shutdown.clone())))
+        .collect();
+    let mut result = Ok(());
+    for p in pollers {
+        if let Err(e) = p.await? {
+            result = Err(e);
+        }
+    }
     if let Some(r) = receiver {
         r.await??;
     }
-    polled
+    result
+}
+
+/// The ingestor of one salon configured by environment variables.
+pub async fn run_with_webhook(
+    store: Store,
+    bus: Bus,
+    salon: Salon,
+    webhook: &crate::config::WebhookArgs,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    run_salons(
+        store,
+        bus,
+        vec![(salon, webhook.secret.clone())],
+        webhook.addr,
+        shutdown,
+    )
+    .await
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingestor;
 pub mod inspector;
 pub mod projector;
+pub mod salons;
 pub mod telemetry;
 pub mod webhook;
 

@@ -31,7 +31,8 @@ pub struct Receiver {
     pub bus: Bus,
     /// Salons served, by Planexpo event slug.
     pub salons: BTreeMap<String, Salon>,
-    pub secret: Arc<Vec<u8>>,
+    /// The signing secret of each salon (by Planexpo event slug).
+    pub secrets: Arc<BTreeMap<String, Vec<u8>>>,
     pub clock: Clock,
 }
 
@@ -54,20 +55,45 @@ pub async fn serve(
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: bytes::Bytes) -> StatusCode {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(rejection) = verify(
-        &r.secret,
+    // The signature is checked before anything else is read: against each salon's secret.
+    let (ts, sig, now) = (
         header("x-planexpo-timestamp"),
         header("x-planexpo-signature"),
-        &body,
         (r.clock)(),
-    ) {
-        tracing::warn!(reason = %rejection, "webhook refused");
-        return StatusCode::UNAUTHORIZED;
+    );
+    let mut signed_by: Option<&str> = None;
+    let mut rejection = None;
+    for (event, secret) in r.secrets.iter() {
+        match verify(secret, ts, sig, &body, now) {
+            Ok(()) => {
+                signed_by = Some(event);
+                break;
+            }
+            Err(e) => rejection = Some(e),
+        }
     }
+    let Some(signed_by) = signed_by else {
+        let reason = rejection.map_or_else(
+            || "no webhook secret configured".to_owned(),
+            |e| e.to_string(),
+        );
+        tracing::warn!(reason, "webhook refused");
+        return StatusCode::UNAUTHORIZED;
+    };
     let Ok(delivery) = serde_json::from_slice::<WireWebhook>(&body) else {
         tracing::warn!("webhook signed but not a delivery body");
         return StatusCode::BAD_REQUEST;
     };
+    if r.salons.contains_key(&delivery.event)
+        && r.secrets.get(&delivery.event).map(Vec::as_slice)
+            != r.secrets.get(signed_by).map(Vec::as_slice)
+    {
+        tracing::warn!(
+            event = delivery.event,
+            "webhook signed with another salon's secret: refused"
+        );
+        return StatusCode::UNAUTHORIZED;
+    }
     let Some(salon) = r.salons.get(&delivery.event) else {
         tracing::debug!(
             event = delivery.event,

@@ -1051,7 +1051,11 @@ async fn deletions_and_hand_edits_on_inwink_are_healed() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Each service answers /healthz, /readyz and /metrics on its own PXSYNC_HTTP_ADDR, and exits 0
@@ -1062,25 +1066,51 @@ async fn services_report_health_and_metrics_and_stop_on_sigterm() {
     w.cli(&["migrate"]);
     w.import_mask();
     w.cli(&["enable", "--event", "salon-sante-2026"]);
-    w.put_order(&order("ord_A0001", "SX-1", "validated", "Acme Médical", "claire@acme.example", None, json!([]))).await;
+    w.put_order(&order(
+        "ord_A0001",
+        "SX-1",
+        "validated",
+        "Acme Médical",
+        "claire@acme.example",
+        None,
+        json!([]),
+    ))
+    .await;
     let mut ports = Vec::new();
-    for (name, exe) in [("ingestor", INGESTOR), ("projector", PROJECTOR), ("emitter", EMITTER)] {
+    for (name, exe) in [
+        ("ingestor", INGESTOR),
+        ("projector", PROJECTOR),
+        ("emitter", EMITTER),
+    ] {
         let port = free_port();
         let mut env = w.env();
         env.push(("PXSYNC_HTTP_ADDR".into(), format!("127.0.0.1:{port}")));
         env.push(("PXSYNC_SHUTDOWN_GRACE".into(), "3s".into()));
-        w.services.push(Service::spawn(name, exe, &[], &env, &w.dir));
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
         ports.push(port);
     }
     let client = reqwest::Client::new();
     for port in &ports {
         let base = format!("http://127.0.0.1:{port}");
         let up = wait_for(Duration::from_secs(20), || async {
-            client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200)
+            client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
         })
         .await;
         assert!(up, "{base}/readyz not ready:\n{}", w.logs());
-        assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
     let metrics_url = format!("http://127.0.0.1:{}/metrics", ports[2]);
     let synced = wait_for(Duration::from_secs(20), || async {
@@ -1089,13 +1119,196 @@ async fn services_report_health_and_metrics_and_stop_on_sigterm() {
             && text.contains("pxsync_inwink_calls_total{event=\"salon-sante-2026\",operation=\"create_partner\",status=\"201\"} 1")
     })
     .await;
-    let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(synced, "metrics:\n{text}\n{}", w.logs());
-    assert!(text.contains("# TYPE pxsync_inwink_calls_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE pxsync_inwink_calls_total counter"),
+        "{text}"
+    );
     assert!(!text.contains("claire"), "no personal data in metrics");
     for s in &mut w.services {
         let status = s.terminate(Duration::from_secs(10));
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{} did not exit 0 on SIGTERM:\n{}", s.name, s.output());
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{} did not exit 0 on SIGTERM:\n{}",
+            s.name,
+            s.output()
+        );
     }
     w.finish().await;
+}
+
+/// Two salons from one PXSYNC_CONFIG file, two ingestor replicas: each salon is polled by one
+/// replica at a time, and when a replica is killed the other takes over within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_salons_from_a_config_file_survive_the_loss_of_an_ingestor_replica() {
+    let ns = TestNamespace::new("multi").await;
+    let http = Http::default();
+    let dir = scratch_dir("multi");
+    let salons = [
+        ("salon-nord", "5a0e9c8b-1111-4e6f-9a7b-1c2d3e4f5a6b"),
+        ("salon-sud", "5a0e9c8b-2222-4e6f-9a7b-1c2d3e4f5a6b"),
+    ];
+    let mut sims = Vec::new();
+    let mut config = Vec::new();
+    for (slug, inwink_id) in salons {
+        let px = pxsync_sim::planexpo::spawn(pxsync_sim::planexpo::Options {
+            api_key: format!("key-{slug}"),
+            event: slug.into(),
+        })
+        .await
+        .unwrap();
+        let iw = pxsync_sim::inwink::spawn(pxsync_sim::inwink::Options {
+            event_id: inwink_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        http.put(
+            &format!("{}/_sim/products", iw.base_url()),
+            &json!({"data": [{"id": IW_BANNER, "name": "Bannière 2x1 m"}]}),
+        )
+        .await;
+        config.push(json!({
+            "planexpo_event": slug, "planexpo_base_url": px.base_url(), "planexpo_api_key": {"env": format!("KEY_{}", slug.replace('-', "_").to_uppercase())},
+            "inwink_event_id": inwink_id, "inwink_base_url": iw.base_url(), "inwink_token_url": format!("{}/oauth/token", iw.base_url()),
+            "inwink_client_id": "pxsync-sim", "inwink_client_secret": {"env": "INWINK_SECRET"}, "poll_interval": "300ms"
+        }));
+        sims.push((slug, inwink_id, px, iw));
+    }
+    let config_path = dir.join("salons.json");
+    std::fs::write(&config_path, json!({"salons": config}).to_string()).unwrap();
+    let mut env = ns.env();
+    env.extend([
+        (
+            "PXSYNC_CONFIG".to_owned(),
+            config_path.display().to_string(),
+        ),
+        ("KEY_SALON_NORD".into(), "key-salon-nord".into()),
+        ("KEY_SALON_SUD".into(), "key-salon-sud".into()),
+        ("INWINK_SECRET".into(), "inwink-sim-secret".into()),
+        ("PXSYNC_EMITTER_POLL_INTERVAL".into(), "100ms".into()),
+    ]);
+    let mask = dir.join("mask.csv");
+    std::fs::write(&mask, format!("planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\nBannière 2x1 m,prd_banner_2x1,Bannière 2x1 m,{IW_BANNER}\n")).unwrap();
+    for (slug, inwink_id, _, _) in &sims {
+        let mut e = ns.env();
+        e.push(("PXSYNC_INWINK_EVENT_ID".into(), inwink_id.to_string()));
+        let (ok, out, err) = run_command(
+            CLI,
+            &["mask", "import", "--event", slug, mask.to_str().unwrap()],
+            &e,
+        );
+        assert!(ok, "{out}{err}");
+        let (ok, out, err) = run_command(CLI, &["enable", "--event", slug], &e);
+        assert!(ok, "{out}{err}");
+    }
+    let banner =
+        json!([{"product_id": "prd_banner_2x1", "product_name": "Bannière 2x1 m", "quantity": 2}]);
+    let put = |i: usize, id: String| {
+        let (slug, _, px, _) = &sims[i];
+        let mut o = order(
+            &id,
+            &format!("P-{id}"),
+            "validated",
+            &format!("Société {id}"),
+            &format!("{id}@example.fr"),
+            None,
+            banner.clone(),
+        );
+        o["event"] = json!(slug);
+        let url = format!("{}/_sim/orders/{id}", px.base_url());
+        let http = &http;
+        async move { http.put(&url, &o).await }
+    };
+    for i in 0..2 {
+        for k in 0..3 {
+            put(i, format!("ord_{i}{k:04}")).await;
+        }
+    }
+    let logs = |services: &[Service]| {
+        services
+            .iter()
+            .map(|s| format!("--- {} ---\n{}", s.name, s.output()))
+            .collect::<String>()
+    };
+    // The first replica takes both salons; the second one then stands by for both.
+    let mut services = vec![Service::spawn("ingestor-1", INGESTOR, &[], &env, &dir)];
+    let first_polls = wait_for(Duration::from_secs(20), || async {
+        services[0]
+            .output()
+            .matches("polling the Planexpo feed")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(
+        first_polls,
+        "the first replica did not take both salons:\n{}",
+        logs(&services)
+    );
+    services.push(Service::spawn("ingestor-2", INGESTOR, &[], &env, &dir));
+    services.push(Service::spawn("projector", PROJECTOR, &[], &ns.env(), &dir));
+    services.push(Service::spawn("emitter", EMITTER, &[], &env, &dir));
+    let partners = |i: usize| {
+        let url = format!("{}/_sim/state", sims[i].3.base_url());
+        let http = &http;
+        async move {
+            http.get(&url).await["partners"]
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    let both = wait_for(Duration::from_secs(30), || async {
+        partners(0).await == 3 && partners(1).await == 3
+    })
+    .await;
+    assert!(both, "both salons did not sync:\n{}", logs(&services));
+    let standby = wait_for(Duration::from_secs(10), || async {
+        services[1]
+            .output()
+            .matches("another ingestor polls this salon")
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(
+        standby,
+        "the second replica does not stand by for both salons:\n{}",
+        logs(&services)
+    );
+    assert!(
+        !services[1].output().contains("polling the Planexpo feed"),
+        "two replicas poll one salon"
+    );
+
+    services[0].kill();
+    put(0, "ord_09999".into()).await;
+    put(1, "ord_19999".into()).await;
+    let taken_over = wait_for(Duration::from_secs(20), || async {
+        partners(0).await == 4 && partners(1).await == 4
+    })
+    .await;
+    assert!(
+        taken_over,
+        "the surviving replica did not take over:\n{}",
+        logs(&services)
+    );
+    assert_eq!(
+        ns.store.event_log_count(None).await.unwrap(),
+        8,
+        "each change exactly once"
+    );
+    for s in &mut services {
+        s.kill();
+    }
+    ns.cleanup().await;
 }

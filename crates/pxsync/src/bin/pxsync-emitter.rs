@@ -1,12 +1,13 @@
 //! The emitter service: desired state → inwink, never lowering a quantity.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, EmitterArgs, InwinkArgs, OpsArgs};
+use pxsync::config::{DatabaseArgs, EmitterArgs, InwinkArgs, OpsArgs, SalonsFileArgs};
 
 #[derive(Parser)]
 #[command(
     name = "pxsync-emitter",
     version,
-    about = "Applies the differences between the desired state and inwink, never lowering a product quantity."
+    about = "Applies the differences between the desired state and inwink, never lowering a product quantity.",
+    after_help = pxsync::config::SALONS_FILE_HELP
 )]
 struct Args {
     #[command(flatten)]
@@ -19,18 +20,44 @@ struct Args {
     ops: OpsArgs,
 }
 
+/// The same service configured by a salons file.
+#[derive(Parser)]
+#[command(name = "pxsync-emitter", version)]
+struct FileArgs {
+    #[command(flatten)]
+    db: DatabaseArgs,
+    #[command(flatten)]
+    salons: SalonsFileArgs,
+    #[command(flatten)]
+    emitter: EmitterArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    pxsync::telemetry::init("pxsync-emitter");
+    let (db, emitter, ops, clients) = if pxsync::config::salons_file_configured() {
+        let args = FileArgs::parse();
+        pxsync::telemetry::init("pxsync-emitter");
+        let config = pxsync::salons::SalonsConfig::load(&args.salons.config)?;
+        let mut clients = pxsync::emitter::Clients::new();
+        for salon in &config.salons {
+            clients.insert(salon.inwink_event_id.clone(), salon.inwink_client()?);
+        }
+        (args.db, args.emitter, args.ops, clients)
+    } else {
+        let args = Args::parse();
+        pxsync::telemetry::init("pxsync-emitter");
+        let mut clients = pxsync::emitter::Clients::new();
+        clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
+        (args.db, args.emitter, args.ops, clients)
+    };
     let shutdown = pxsync::Shutdown::on_signals();
-    let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
+    let Some(store) = pxsync::cli::store(&db, &shutdown).await? else {
         return Ok(());
     };
-    let mut clients = pxsync::emitter::Clients::new();
-    clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
-    let settings = pxsync::emitter::EmitterSettings::from_args(&args.emitter);
-    let inspector = pxsync::inspector::InspectorSettings::from_args(&args.emitter);
+    let settings = pxsync::emitter::EmitterSettings::from_args(&emitter);
+    let inspector = pxsync::inspector::InspectorSettings::from_args(&emitter);
     let inspect = tokio::spawn(pxsync::inspector::run(
         store.clone(),
         clients.clone(),
@@ -38,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let work = pxsync::emitter::run(store.clone(), clients, settings, shutdown.clone());
-    let result = pxsync::supervise("pxsync-emitter", &args.ops, store, None, work, shutdown).await;
+    let result = pxsync::supervise("pxsync-emitter", &ops, store, None, work, shutdown).await;
     inspect.abort();
     result
 }
