@@ -64,9 +64,11 @@ echo "== Generating a salon of 60 orders on Planexpo (French exhibitors, co-exhi
 curl -fsS -X POST "$PX/_sim/generate" -H 'content-type: application/json' -d '{"orders": 60, "seed": 2026}'; echo
 curl -fsS -X PUT "$IW/_sim/products" -H 'content-type: application/json' --data-binary @scripts/demo/inwink-products.json >/dev/null
 
-echo "== pxsync migrate, mask import, enable (namespace $PXSYNC_NAMESPACE)"
+echo "== The mask: drafted from both catalogues (.xlsx), validated, imported (namespace $PXSYNC_NAMESPACE)"
 "$BIN/pxsync" migrate
-"$BIN/pxsync" mask import --event $EVENT scripts/demo/mask.csv
+"$BIN/pxsync" mask draft --event $EVENT "$WORK/mask.xlsx"
+"$BIN/pxsync" mask validate "$WORK/mask.xlsx" 2>&1 | tail -n 3
+"$BIN/pxsync" mask import --event $EVENT "$WORK/mask.xlsx" 2>/dev/null
 "$BIN/pxsync" enable --event $EVENT
 
 echo "== pxsync run (ingestor + projector + emitter)"

@@ -9,7 +9,6 @@ use crate::{Shutdown, emitter, ingestor, projector, retry_until_ready};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use pxsync_bus::Bus;
-use pxsync_core::mask::{MaskRow, Severity, check_mask};
 use pxsync_store::Store;
 use std::path::PathBuf;
 
@@ -150,7 +149,21 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MaskCommand {
-    /// Imports a mask (CSV: planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id) as a new version.
+    /// Writes the blank three-sheet template (.xlsx) the organiser duplicates and fills.
+    Template { file: PathBuf },
+    /// Checks a mask offline (.xlsx with three sheets, or .csv with the products alone); exits non-zero only on errors.
+    Validate { file: PathBuf },
+    /// Writes a mask pre-filled from both live catalogues, products matched by exact name, for the organiser to check.
+    Draft {
+        #[arg(long)]
+        event: String,
+        file: PathBuf,
+        #[command(flatten)]
+        planexpo: PlanexpoArgs,
+        #[command(flatten)]
+        inwink: InwinkArgs,
+    },
+    /// Validates and imports a mask (.xlsx or .csv) as a new version of the salon's mask.
     Import {
         #[arg(long)]
         event: String,
@@ -162,43 +175,17 @@ pub enum MaskCommand {
     },
 }
 
-/// Reads a mask CSV (header row then one product per row).
-pub fn read_mask_csv(path: &std::path::Path) -> anyhow::Result<Vec<MaskRow>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let expected = [
-        "planexpo_product_name",
-        "planexpo_product_id",
-        "inwink_product_name",
-        "inwink_product_id",
-    ];
-    let index: Vec<usize> = expected
-        .iter()
-        .map(|h| {
-            headers
-                .iter()
-                .position(|c| c.trim_start_matches('\u{feff}') == *h)
-                .with_context(|| format!("{}: row 1: missing column {h}", path.display()))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-        let cell = |k: usize| record.get(index[k]).unwrap_or("").to_owned();
-        let opt = |k: usize| Some(cell(k)).filter(|s| !s.is_empty());
-        rows.push(MaskRow {
-            row: i + 2,
-            planexpo_product_name: cell(0),
-            planexpo_product_id: opt(1),
-            inwink_product_name: cell(2),
-            inwink_product_id: opt(3),
-        });
+/// Reads and checks a mask file, printing every issue; fails when one is an error.
+pub fn checked_mask(file: &std::path::Path) -> anyhow::Result<pxsync_mask::MaskFile> {
+    let mask = pxsync_mask::read_mask(file)
+        .with_context(|| format!("read the mask {}", file.display()))?;
+    for issue in &mask.issues {
+        eprintln!("{}: {issue}", file.display());
     }
-    Ok(rows)
+    if mask.has_errors() {
+        bail!("the mask {} has errors (listed above)", file.display());
+    }
+    Ok(mask)
 }
 
 /// Runs the three services in this process until the shutdown.
@@ -265,20 +252,64 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Mask(MaskCommand::Template { file }) => {
+            pxsync_mask::write_template(&file)?;
+            println!(
+                "template written to {}: duplicate it, fill sheet 3 (products and options), then pxsync mask validate",
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Mask(MaskCommand::Validate { file }) => {
+            let mask = checked_mask(&file)?;
+            println!(
+                "{}: valid, {} mapped products, {} warnings",
+                file.display(),
+                mask.mask().products.len(),
+                mask.issues.len()
+            );
+            Ok(())
+        }
+        Command::Mask(MaskCommand::Draft {
+            event,
+            file,
+            planexpo,
+            inwink,
+        }) => {
+            let catalog = planexpo
+                .client()?
+                .catalog()
+                .await
+                .context("read the Planexpo catalogue")?;
+            let products = inwink
+                .reader()?
+                .event_products()
+                .await
+                .context("read the inwink products")?;
+            let px: Vec<(String, String)> = catalog
+                .products
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect();
+            let iw: Vec<(String, String)> = products.into_iter().map(|p| (p.id, p.name)).collect();
+            let summary = pxsync_mask::write_draft(&file, &px, &iw)?;
+            println!(
+                "draft mask for {event} written to {}: {} products matched by name, {} Planexpo and {} inwink products left for you to map, {} ambiguous names",
+                file.display(),
+                summary.matched,
+                summary.planexpo_unmatched.len(),
+                summary.inwink_unmatched.len(),
+                summary.ambiguous.len()
+            );
+            Ok(())
+        }
         Command::Mask(MaskCommand::Import {
             event,
             file,
             db,
             inwink,
         }) => {
-            let rows = read_mask_csv(&file)?;
-            let (mask, issues) = check_mask(&rows);
-            for issue in &issues {
-                eprintln!("{}: {issue}", file.display());
-            }
-            if issues.iter().any(|i| i.severity == Severity::Error) {
-                bail!("the mask has errors; nothing was imported");
-            }
+            let mask = checked_mask(&file)?.mask();
             let store = store_now(&db).await?;
             store.register_salon(&event, &inwink.event_id).await?;
             let version = store
