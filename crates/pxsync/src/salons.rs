@@ -159,21 +159,19 @@ impl SalonConfig {
 
     /// The emitter's inwink client of this salon.
     pub fn inwink_client(&self) -> anyhow::Result<pxsync_inwink::InwinkClient> {
-        Ok(
-            pxsync_inwink::InwinkClient::new(pxsync_inwink::InwinkConfig {
-                base_url: self.inwink_base_url.clone(),
-                token_url: self.inwink_token_url.clone(),
-                client_id: self.inwink_client_id.clone(),
-                client_secret: pxsync_inwink::Secret::new(
-                    self.inwink_client_secret
-                        .resolve(&self.planexpo_event, "inwink_client_secret")?,
-                ),
-                scope: self.inwink_scope.clone(),
-                event_id: self.inwink_event_id.clone(),
-                timeout: Duration::from_secs(10),
-            })
-            .with_context(|| format!("salon {}", self.planexpo_event))?,
-        )
+        pxsync_inwink::InwinkClient::new(pxsync_inwink::InwinkConfig {
+            base_url: self.inwink_base_url.clone(),
+            token_url: self.inwink_token_url.clone(),
+            client_id: self.inwink_client_id.clone(),
+            client_secret: pxsync_inwink::Secret::new(
+                self.inwink_client_secret
+                    .resolve(&self.planexpo_event, "inwink_client_secret")?,
+            ),
+            scope: self.inwink_scope.clone(),
+            event_id: self.inwink_event_id.clone(),
+            timeout: Duration::from_secs(10),
+        })
+        .with_context(|| format!("salon {}", self.planexpo_event))
     }
 }
 
