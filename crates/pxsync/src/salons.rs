@@ -209,7 +209,10 @@ mod tests {
             ),
             "{e}"
         );
-        let e = format!("{:#}", c.salons[0].inwink_client().err().expect("an error"));
+        let Err(e) = c.salons[0].inwink_client() else {
+            panic!("an unreadable file is an error")
+        };
+        let e = format!("{e:#}");
         assert!(
             e.contains("salon a: inwink_client_secret: cannot read /nonexistent/secret"),
             "{e}"
