@@ -43,7 +43,7 @@ COPY --from=builder /src/target/release/pxsync-projector /usr/local/bin/pxsync-p
 COPY --from=builder /src/target/release/pxsync-emitter /usr/local/bin/pxsync-emitter
 USER 10001:10001
 # 8080: the ingestor's webhook receiver (PXSYNC_WEBHOOK_ADDR); 9090: health and metrics
-# (PXSYNC_HTTP_ADDR, coming). Both are set by the Kubernetes manifests, not by the image.
+# (PXSYNC_HTTP_ADDR: /healthz, /readyz, /metrics). The manifests set both addresses.
 EXPOSE 8080 9090
 # Settings come from the environment only (see docs/operating.md); each Deployment names its
 # binary as the container command.

@@ -18,7 +18,7 @@ SERVICES_ENV := target/services.env
 # Prefix for recipe lines that need PXSYNC_DATABASE_URL / PXSYNC_NATS_URL exported.
 WITH_ENV := set -a; . $(SERVICES_ENV); set +a;
 
-.PHONY: help services services-stop services-status build lint check-pure fmt test demo demo-smoke bench
+.PHONY: help services services-stop services-status build lint check-pure manifests fmt test demo demo-smoke bench
 
 help: ## Show this list of targets
 	@echo "pxsync make targets:"
@@ -37,13 +37,17 @@ services-status: ## Show target/services.env and the servers services.sh started
 build: ## Debug build of all binaries (cargo build --workspace --bins)
 	$(CARGO) build --workspace --bins
 
-lint: ## rustfmt check, clippy -D warnings, purity check of pxsync-core
+lint: ## rustfmt check, clippy -D warnings, purity check of pxsync-core, deploy/ manifests check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	bash scripts/check-pure.sh
+	bash scripts/check-manifests.sh
 
 check-pure: ## Only the pxsync-core purity check (dependency tree, uuid features)
 	bash scripts/check-pure.sh
+
+manifests: ## Render deploy/overlays/* and validate offline (kubernetes-validate), Dockerfile binaries, PXSYNC_* names
+	bash scripts/check-manifests.sh
 
 fmt: ## Format the workspace (cargo fmt --all)
 	$(CARGO) fmt --all
@@ -69,5 +73,5 @@ demo-smoke: services build ## Quick non-interactive demo run (scripts/demo.sh --
 	@test -f scripts/demo.sh || { echo "demo-smoke: scripts/demo.sh is missing" >&2; exit 1; }
 	@$(WITH_ENV) bash scripts/demo.sh --smoke
 
-bench: services ## Benchmarks: cargo run --release -p pxsync-bench -- all
-	@$(WITH_ENV) $(CARGO) run --release -p pxsync-bench -- all
+bench: services ## Benchmarks: cargo run --release -p pxsync-bench -- all (BENCH_ARGS replaces `all`, e.g. BENCH_ARGS="project --orders 400000")
+	@$(WITH_ENV) $(CARGO) run --release -p pxsync-bench -- $(or $(BENCH_ARGS),all)
