@@ -32,7 +32,7 @@ mod wire;
 
 pub use client::{InwinkClient, InwinkReader};
 pub use error::{Call, InwinkError};
-pub use wire::code;
+pub use wire::{WriteDescription, code, describe_write};
 
 use pxsync_core::desired::{DesiredAddress, DesiredParticipant, DesiredPartner};
 use pxsync_core::plan::PartnerWrite;

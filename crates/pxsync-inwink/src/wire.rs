@@ -969,3 +969,76 @@ mod tests {
         assert_eq!(encode_segment("é"), "%C3%A9");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Describing a planned write (dry runs, audit records)
+
+/// A planned write as inwink would receive it: method, route template, the path with ids as
+/// given (placeholders in a dry run), and the exact JSON body the client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriteDescription {
+    pub operation: &'static str,
+    pub method: &'static str,
+    pub route: &'static str,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// Describes one planned operation with the same routes and body builders the client uses, so
+/// a dry run shows exactly what a real run sends. `partner_id` and `participant_id` are the ids
+/// to show (real ones, or placeholders for records not created yet).
+pub fn describe_write(
+    event_id: &str,
+    op: &pxsync_core::plan::Op,
+    partner_id: &str,
+    participant_id: &str,
+) -> WriteDescription {
+    use pxsync_core::plan::Op;
+    let (endpoint, body) = match op {
+        Op::CreatePartner(w) => (
+            Endpoint::CreatePartner,
+            serde_json::to_value(PartnerBody::from_write(w)),
+        ),
+        Op::UpdatePartner(w) => (
+            Endpoint::UpdatePartner { id: partner_id },
+            serde_json::to_value(PartnerBody::from_write(w)),
+        ),
+        Op::CreateParticipant(p) => (
+            Endpoint::CreateParticipant,
+            serde_json::to_value(PersonBody::from_desired(p)),
+        ),
+        Op::UpdateParticipant(p) => (
+            Endpoint::UpdateParticipant { id: participant_id },
+            serde_json::to_value(PersonBody::from_desired(p)),
+        ),
+        Op::LinkTeamMember => (
+            Endpoint::LinkTeamMember,
+            serde_json::to_value(TeamMemberBody::admin(partner_id, participant_id)),
+        ),
+        Op::SetQuantity {
+            product_id,
+            quantity,
+            ..
+        } => (
+            Endpoint::SetQuantity {
+                partner_id,
+                product_id,
+            },
+            serde_json::to_value(WireQuantity {
+                quantity: *quantity,
+            }),
+        ),
+    };
+    WriteDescription {
+        operation: endpoint.name(),
+        method: match endpoint.method() {
+            m if m == Method::POST => "POST",
+            m if m == Method::PATCH => "PATCH",
+            m if m == Method::PUT => "PUT",
+            _ => "GET",
+        },
+        route: endpoint.route(),
+        path: endpoint.path(event_id),
+        body: body.unwrap_or(serde_json::Value::Null),
+    }
+}

@@ -512,3 +512,37 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The orders of a salon that have a desired state, by id.
+    pub async fn order_ids(&self, planexpo_event: &str) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT order_id FROM order_state WHERE planexpo_event = $1 AND desired IS NOT NULL ORDER BY order_id",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("list the orders")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+impl Store {
+    /// An order's work-queue state and reason.
+    pub async fn queue_state(
+        &self,
+        planexpo_event: &str,
+        order_id: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT state, reason FROM work_queue WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id],
+            )
+            .await
+            .ctx("read the queue state")?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}

@@ -108,6 +108,19 @@ pub enum Command {
         #[command(flatten)]
         inwink: InwinkEventArgs,
     },
+    /// Shows what the emitter would write to inwink for each order, without writing (read-only inwink client).
+    DryRun {
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        order: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        inwink: InwinkArgs,
+    },
     /// Adopts an inwink partner created by hand for an order (see the likely matches in `pxsync status`).
     Link {
         #[arg(long)]
@@ -375,6 +388,23 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 "rescan of {}: {} orders read, {} new events published",
                 planexpo.event, outcome.orders_read, outcome.events_published
             );
+            Ok(())
+        }
+        Command::DryRun {
+            event,
+            order,
+            json,
+            db,
+            inwink,
+        } => {
+            let store = store_now(&db).await?;
+            let reader = inwink.reader()?;
+            let plan = crate::dryrun::dry_run(&store, &reader, &event, order.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", crate::dryrun::render(&plan));
+            }
             Ok(())
         }
         Command::Link {

@@ -211,18 +211,6 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
     })
 }
 
-/// The method and route template of an operation (recorded with each call; no ids, no values).
-fn route(op: &Op) -> (&'static str, &'static str) {
-    match op {
-        Op::CreatePartner(_) => ("POST", "/{eventId}/exhibitor"),
-        Op::UpdatePartner(_) => ("PATCH", "/{eventId}/exhibitor/{id}"),
-        Op::CreateParticipant(_) => ("POST", "/{eventId}/registered"),
-        Op::UpdateParticipant(_) => ("PATCH", "/{eventId}/registered/{id}"),
-        Op::LinkTeamMember => ("POST", "/{eventId}/exhibitor/account"),
-        Op::SetQuantity { .. } => ("PUT", "/{eventId}/exhibitor/{id}/products/{productId}"),
-    }
-}
-
 async fn record(
     store: &Store,
     claim: &Claim,
@@ -231,14 +219,14 @@ async fn record(
     code: Option<&str>,
     outcome: &str,
 ) -> anyhow::Result<()> {
-    let (method, route) = route(op);
+    let call = pxsync_inwink::describe_write("", op, "", "");
     store
         .record_call(
             &claim.planexpo_event,
             &claim.order_id,
-            op.name(),
-            method,
-            route,
+            call.operation,
+            call.method,
+            call.route,
             status,
             code,
             outcome,

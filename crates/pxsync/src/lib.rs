@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dryrun;
 pub mod emitter;
 pub mod http;
 pub mod ingestor;
