@@ -122,7 +122,7 @@ pub async fn dry_run(
                     .partner
                     .as_ref()
                     .and_then(|p| p.sent.clone())
-                    .map(|w| Op::UpdatePartner(w)),
+                    .map(Op::UpdatePartner),
                 Op::UpdateParticipant(_) => ctx
                     .participant_record
                     .as_ref()
