@@ -303,7 +303,11 @@ async fn webhooks_are_verified_and_publish_nothing_twice() {
         store: f.ns.store.clone(),
         bus: f.ns.bus.clone(),
         salons: [(EVENT.to_owned(), f.salon.clone())].into_iter().collect(),
-        secret: std::sync::Arc::new(secret.as_bytes().to_vec()),
+        secrets: std::sync::Arc::new(
+            [(EVENT.to_owned(), secret.as_bytes().to_vec())]
+                .into_iter()
+                .collect(),
+        ),
         clock: std::sync::Arc::new(move || clock_now.load(std::sync::atomic::Ordering::SeqCst)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
