@@ -294,7 +294,12 @@ async fn execute(
     let email_key = ctx.participant.as_ref().map(|p| p.email_key.clone());
     for op in &ops {
         let result: Result<u16, InwinkError> = match op {
-            Op::CreatePartner(w) => match client.create_partner(w).await {
+            // Write-ahead: a create or a quantity is marked uncertain before the call, so that a
+            // crash between inwink's answer and its record makes the next reconcile look first.
+            Op::CreatePartner(w) => match {
+                store.mark_partner_uncertain(ev, order).await?;
+                client.create_partner(w).await
+            } {
                 Ok(p) => {
                     store.record_partner(ev, order, &p.id, Some(w)).await?;
                     store.mark_children(ev, order).await?;
@@ -357,7 +362,10 @@ async fn execute(
                     }
                 }
             }
-            Op::CreateParticipant(p) => match client.create_participant(p).await {
+            Op::CreateParticipant(p) => match {
+                store.mark_participant_uncertain(ev, &p.email_key).await?;
+                client.create_participant(p).await
+            } {
                 Ok(r) => {
                     store
                         .record_participant(ev, &p.email_key, &r.id, Some(p))
@@ -381,6 +389,7 @@ async fn execute(
                     store
                         .record_participant(ev, &p.email_key, &id, None)
                         .await?;
+                    store.record_heal(ev, Some(order), "participant_adopted", &format!("participant {id} already existed on inwink with the booking contact's e-mail: adopted")).await?;
                     return Ok(Step::Replan);
                 }
                 Err(e) => {
@@ -492,6 +501,9 @@ async fn execute(
                 ..
             } => {
                 let pid = partner_id.clone().unwrap_or_default();
+                store
+                    .record_floor(ev, order, product_id, *quantity, true)
+                    .await?;
                 match client.set_quantity(&pid, product_id, *quantity).await {
                     Ok(()) => {
                         store

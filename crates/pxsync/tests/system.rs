@@ -1315,7 +1315,10 @@ async fn two_salons_from_a_config_file_survive_the_loss_of_an_ingestor_replica()
 
 /// Replaces inwink's ids in a text by the dry run's placeholders.
 fn placeholders(text: &str, ids: &[(String, String)]) -> String {
-    let mut t = text.replace("%7B", "{").replace("%7D", "}").replace("%3A", ":");
+    let mut t = text
+        .replace("%7B", "{")
+        .replace("%7D", "}")
+        .replace("%3A", ":");
     for (id, placeholder) in ids {
         t = t.replace(id.as_str(), placeholder);
     }
@@ -1331,57 +1334,155 @@ async fn the_dry_run_shows_exactly_what_enable_then_writes() {
     w.import_mask();
     let line = |p: &str, q| json!({"product_id": p, "product_name": p, "quantity": q});
     let orders = [
-        order("ord_A0001", "SX-1", "validated", "Acme Médical", "claire@acme.example", None, json!([line("prd_banner_2x1", 2), line("opt_wifi", 1)])),
-        order("ord_B0002", "SX-2", "validated", "Dupré & Fils", "jean@dupre.example", None, json!([line("prd_banner_2x1", 4)])),
-        order("ord_C0003", "SX-3", "validated", "Santé Ouest", "paul@ouest.example", None, json!([])),
-        order("ord_D0004", "SX-4", "submitted", "Brouillon", "d@brouillon.example", None, json!([])),
+        order(
+            "ord_A0001",
+            "SX-1",
+            "validated",
+            "Acme Médical",
+            "claire@acme.example",
+            None,
+            json!([line("prd_banner_2x1", 2), line("opt_wifi", 1)]),
+        ),
+        order(
+            "ord_B0002",
+            "SX-2",
+            "validated",
+            "Dupré & Fils",
+            "jean@dupre.example",
+            None,
+            json!([line("prd_banner_2x1", 4)]),
+        ),
+        order(
+            "ord_C0003",
+            "SX-3",
+            "validated",
+            "Santé Ouest",
+            "paul@ouest.example",
+            None,
+            json!([]),
+        ),
+        order(
+            "ord_D0004",
+            "SX-4",
+            "submitted",
+            "Brouillon",
+            "d@brouillon.example",
+            None,
+            json!([]),
+        ),
     ];
     for o in &orders {
         w.put_order(o).await;
     }
     let env = w.env();
     for (name, exe) in [("ingestor", INGESTOR), ("projector", PROJECTOR)] {
-        w.services.push(Service::spawn(name, exe, &[], &env, &w.dir));
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
     }
     let store = w.ns.store.clone();
-    assert!(wait_for(Duration::from_secs(20), || async { store.order_ids("salon-sante-2026").await.unwrap().len() == 4 }).await);
-    let dry: Value = serde_json::from_str(&w.cli(&["dry-run", "--event", "salon-sante-2026", "--json"])).unwrap();
-    assert_eq!(dry["unchanged"], 1, "the submitted order has nothing to write: {dry:#}");
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            store.order_ids("salon-sante-2026").await.unwrap().len() == 4
+        })
+        .await
+    );
+    let dry: Value =
+        serde_json::from_str(&w.cli(&["dry-run", "--event", "salon-sante-2026", "--json"]))
+            .unwrap();
+    assert_eq!(
+        dry["unchanged"], 1,
+        "the submitted order has nothing to write: {dry:#}"
+    );
     let mut planned: Vec<String> = dry["orders"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|o| o["writes"].as_array().unwrap().clone())
-        .map(|wr| placeholders(&format!("{} {} {}", wr["method"].as_str().unwrap(), wr["path"].as_str().unwrap(), wr["body"]), &[]))
+        .map(|wr| {
+            placeholders(
+                &format!(
+                    "{} {} {}",
+                    wr["method"].as_str().unwrap(),
+                    wr["path"].as_str().unwrap(),
+                    wr["body"]
+                ),
+                &[],
+            )
+        })
         .collect();
-    assert_eq!(planned.len(), 3 * 3 + 3, "3 partners, 3 participants, 3 links, 3 quantities: {planned:#?}");
-    assert!(w.inwink_writes().await.is_empty(), "the dry run wrote nothing");
+    assert_eq!(
+        planned.len(),
+        3 * 3 + 3,
+        "3 partners, 3 participants, 3 links, 3 quantities: {planned:#?}"
+    );
+    assert!(
+        w.inwink_writes().await.is_empty(),
+        "the dry run wrote nothing"
+    );
     let human = w.cli(&["dry-run", "--event", "salon-sante-2026"]);
-    assert!(human.contains("POST /{eventId}/exhibitor  create_partner \"Acme Médical\""), "{human}");
-    assert!(!human.contains("claire@"), "no personal data in the dry run's text: {human}");
+    assert!(
+        human.contains("POST /{eventId}/exhibitor  create_partner \"Acme Médical\""),
+        "{human}"
+    );
+    assert!(
+        !human.contains("claire@"),
+        "no personal data in the dry run's text: {human}"
+    );
 
     w.cli(&["enable", "--event", "salon-sante-2026"]);
-    w.services.push(Service::spawn("emitter", EMITTER, &[], &env, &w.dir));
-    assert!(wait_for(Duration::from_secs(30), || async { w.inwink_writes().await.len() >= planned.len() }).await, "{}", w.logs());
+    w.services
+        .push(Service::spawn("emitter", EMITTER, &[], &env, &w.dir));
+    assert!(
+        wait_for(Duration::from_secs(30), || async {
+            w.inwink_writes().await.len() >= planned.len()
+        })
+        .await,
+        "{}",
+        w.logs()
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     let state = w.inwink_state().await;
     let mut ids = Vec::new();
     for o in &orders[..3] {
         let id = o["id"].as_str().unwrap();
         let p = partner_by_order(&state, id).unwrap();
-        ids.push((p["id"].as_str().unwrap().to_owned(), format!("{{partner:{id}}}")));
+        ids.push((
+            p["id"].as_str().unwrap().to_owned(),
+            format!("{{partner:{id}}}"),
+        ));
         let email = o["booking_contact"]["email"].as_str().unwrap();
-        let person = state["participants"].as_array().unwrap().iter().find(|p| p["email"] == email).unwrap();
-        ids.push((person["id"].as_str().unwrap().to_owned(), format!("{{participant:{id}}}")));
+        let person = state["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["email"] == email)
+            .unwrap();
+        ids.push((
+            person["id"].as_str().unwrap().to_owned(),
+            format!("{{participant:{id}}}"),
+        ));
     }
     let mut sent: Vec<String> = w
         .inwink_writes()
         .await
         .iter()
-        .map(|c| placeholders(&format!("{} {} {}", c["method"].as_str().unwrap(), c["path"].as_str().unwrap(), c["body"]), &ids))
+        .map(|c| {
+            placeholders(
+                &format!(
+                    "{} {} {}",
+                    c["method"].as_str().unwrap(),
+                    c["path"].as_str().unwrap(),
+                    c["body"]
+                ),
+                &ids,
+            )
+        })
         .collect();
     planned.sort();
     sent.sort();
-    assert_eq!(sent, planned, "the real run sent exactly what the dry run listed");
+    assert_eq!(
+        sent, planned,
+        "the real run sent exactly what the dry run listed"
+    );
     w.finish().await;
 }
