@@ -293,13 +293,24 @@ async fn execute(
         .map(|p| p.participant_id.clone());
     let email_key = ctx.participant.as_ref().map(|p| p.email_key.clone());
     for op in &ops {
+        // Write-ahead: a create or a quantity is marked uncertain before the call, so that a
+        // crash between inwink's answer and its record makes the next reconcile look first.
+        match op {
+            Op::CreatePartner(_) => store.mark_partner_uncertain(ev, order).await?,
+            Op::CreateParticipant(p) => store.mark_participant_uncertain(ev, &p.email_key).await?,
+            Op::SetQuantity {
+                product_id,
+                quantity,
+                ..
+            } => {
+                store
+                    .record_floor(ev, order, product_id, *quantity, true)
+                    .await?
+            }
+            _ => {}
+        }
         let result: Result<u16, InwinkError> = match op {
-            // Write-ahead: a create or a quantity is marked uncertain before the call, so that a
-            // crash between inwink's answer and its record makes the next reconcile look first.
-            Op::CreatePartner(w) => match {
-                store.mark_partner_uncertain(ev, order).await?;
-                client.create_partner(w).await
-            } {
+            Op::CreatePartner(w) => match client.create_partner(w).await {
                 Ok(p) => {
                     store.record_partner(ev, order, &p.id, Some(w)).await?;
                     store.mark_children(ev, order).await?;
@@ -362,10 +373,7 @@ async fn execute(
                     }
                 }
             }
-            Op::CreateParticipant(p) => match {
-                store.mark_participant_uncertain(ev, &p.email_key).await?;
-                client.create_participant(p).await
-            } {
+            Op::CreateParticipant(p) => match client.create_participant(p).await {
                 Ok(r) => {
                     store
                         .record_participant(ev, &p.email_key, &r.id, Some(p))
