@@ -328,3 +328,164 @@ proptest! {
         }
     }
 }
+
+/// How one quantity write ends, in the state machine below.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    /// 5xx before any effect.
+    FailBefore,
+    /// 5xx or timeout after inwink applied it: the answer is lost.
+    FailAfter,
+    /// The process dies between inwink's answer and its record.
+    CrashAfterCall,
+    /// 429: nothing happened.
+    RateLimited,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Desire { product: usize, quantity: u32 },
+    Reconcile(Vec<Outcome>),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let outcome = prop_oneof![
+        4 => Just(Outcome::Ok),
+        1 => Just(Outcome::FailBefore),
+        1 => Just(Outcome::FailAfter),
+        1 => Just(Outcome::CrashAfterCall),
+        1 => Just(Outcome::RateLimited),
+    ];
+    prop_oneof![
+        (0usize..3, 0u32..25).prop_map(|(product, quantity)| Step::Desire { product, quantity }),
+        prop::collection::vec(outcome, 0..4).prop_map(Step::Reconcile),
+    ]
+}
+
+/// An in-memory inwink that RECORDS a lower PUT as a violation (it does not clamp it away).
+#[derive(Default)]
+struct FakeInwink {
+    held: BTreeMap<String, u32>,
+    violations: Vec<(String, u32, u32)>,
+    highest_accepted: BTreeMap<String, u32>,
+}
+
+impl FakeInwink {
+    /// Returns Err(current) for a refused decrease.
+    fn put(&mut self, product: &str, quantity: u32) -> Result<(), u32> {
+        let current = self.held.get(product).copied().unwrap_or(0);
+        if quantity < current {
+            self.violations
+                .push((product.to_owned(), current, quantity));
+            return Err(current);
+        }
+        self.held.insert(product.to_owned(), quantity);
+        let h = self.highest_accepted.entry(product.to_owned()).or_insert(0);
+        *h = (*h).max(quantity);
+        Ok(())
+    }
+}
+
+/// pxsync's records as the emitter keeps them: floors and write-ahead uncertainty.
+#[derive(Default)]
+struct Records {
+    floors: BTreeMap<String, u32>,
+    uncertain: BTreeSet<String>,
+}
+
+/// One reconcile, following the emitter's protocol: look at inwink where an outcome is
+/// unknown, plan, mark each quantity uncertain before its call, record it after.
+fn reconcile(
+    desired: &DesiredOrder,
+    records: &mut Records,
+    inwink: &mut FakeInwink,
+    outcomes: &[Outcome],
+) {
+    if !records.uncertain.is_empty() {
+        for p in std::mem::take(&mut records.uncertain) {
+            let held = inwink.held.get(&p).copied().unwrap_or(0);
+            let f = records.floors.entry(p).or_insert(0);
+            *f = (*f).max(held);
+        }
+    }
+    let mut w = World::new(desired.clone()).synced();
+    w.floors = records.floors.clone();
+    let plan = w.plan();
+    let mut outcomes = outcomes.iter();
+    for op in plan.ops {
+        let Op::SetQuantity {
+            product_id,
+            quantity,
+            ..
+        } = op
+        else {
+            continue;
+        };
+        records.uncertain.insert(product_id.clone());
+        match outcomes.next().copied().unwrap_or(Outcome::Ok) {
+            Outcome::Ok => match inwink.put(&product_id, quantity) {
+                Ok(()) => {
+                    let f = records.floors.entry(product_id.clone()).or_insert(0);
+                    *f = (*f).max(quantity);
+                    records.uncertain.remove(&product_id);
+                }
+                Err(current) => {
+                    records.floors.insert(product_id.clone(), current);
+                    records.uncertain.remove(&product_id);
+                    return;
+                }
+            },
+            Outcome::FailBefore | Outcome::RateLimited => return,
+            Outcome::FailAfter | Outcome::CrashAfterCall => {
+                let _ = inwink.put(&product_id, quantity);
+                return;
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::test_config())]
+
+    /// Under any interleaving of desired changes, redeliveries (repeated reconciles), crashes
+    /// between call and record, unknown outcomes, 429/5xx and re-plans: inwink never receives a
+    /// lower quantity, and once the faults stop it holds the higher of what Planexpo wants now and
+    /// the most it ever accepted, with the refused decrease noted exactly when it is below.
+    #[test]
+    fn no_interleaving_ever_sends_a_lower_quantity(steps in prop::collection::vec(step(), 1..40)) {
+        let products = ["iw_a", "iw_b", "iw_c"];
+        let mut desired = desired(OrderStatus::Validated, &[]);
+        let mut records = Records::default();
+        let mut inwink = FakeInwink::default();
+        for s in &steps {
+            match s {
+                Step::Desire { product, quantity } => {
+                    if *quantity == 0 {
+                        desired.products.remove(products[*product]); // a removed line
+                    } else {
+                        desired.products.insert(products[*product].to_owned(), *quantity);
+                    }
+                }
+                Step::Reconcile(outcomes) => reconcile(&desired, &mut records, &mut inwink, outcomes),
+            }
+            prop_assert!(inwink.violations.is_empty(), "a lower quantity was sent: {:?}", inwink.violations);
+        }
+        for _ in 0..5 {
+            reconcile(&desired, &mut records, &mut inwink, &[]);
+        }
+        prop_assert!(inwink.violations.is_empty(), "a lower quantity was sent: {:?}", inwink.violations);
+        let mut w = World::new(desired.clone()).synced();
+        w.floors = records.floors.clone();
+        let plan = w.plan();
+        prop_assert!(plan.ops.is_empty(), "converged: {:?}", plan.ops);
+        for p in products {
+            let want = desired.products.get(p).copied().unwrap_or(0);
+            let highest = inwink.highest_accepted.get(p).copied().unwrap_or(0);
+            let held = inwink.held.get(p).copied().unwrap_or(0);
+            prop_assert_eq!(held, want.max(highest), "{} ends at the maximum", p);
+            let refused = plan.notes.iter().any(|n| matches!(n, Note::QuantityDecreaseRefused { product_id, .. } if product_id == p));
+            prop_assert_eq!(refused, want < held, "{} refusal noted exactly when Planexpo wants less", p);
+        }
+    }
+}
