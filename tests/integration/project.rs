@@ -221,3 +221,108 @@ async fn the_projector_consumes_the_stream_into_the_log() {
     );
     ns.cleanup().await;
 }
+
+/// Poison messages: an undecodable event is dead-lettered and its order's later events wait
+/// while other orders flow; once skipped, the order flows. An event of a newer schema version
+/// waits for an upgraded projector instead of being dead-lettered.
+#[tokio::test]
+async fn poison_and_newer_schema_events_are_held_not_lost() {
+    let ns = TestNamespace::new("poison").await;
+    import_mask(&ns).await;
+    let js = ns.bus.jetstream();
+    let poisoned = ns.ns.order_subject(EVENT, "ord_P");
+    js.publish(poisoned.clone(), "{not an event".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut newer: Value =
+        serde_json::from_slice(&pxsync_core::event::encode(&history(&["ord_N"], 1)[0])).unwrap();
+    newer["schema_version"] = json!(2);
+    js.publish(
+        ns.ns.order_subject(EVENT, "ord_N"),
+        newer.to_string().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    for e in history(&["ord_P", "ord_Q"], 2) {
+        ns.bus.publish(&e).await.unwrap();
+    }
+    let (trigger, shutdown) = pxsync::Shutdown::new();
+    let settings = pxsync::projector::ProjectorSettings {
+        held_delay: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let task = tokio::spawn(pxsync::projector::run(
+        ns.store.clone(),
+        ns.bus.clone(),
+        Default::default(),
+        settings,
+        shutdown,
+    ));
+    let store = ns.store.clone();
+    let q_flows = pxsync_test_support::wait_for(std::time::Duration::from_secs(20), || async {
+        store.order_state(EVENT, "ord_Q").await.unwrap().is_some()
+    })
+    .await;
+    assert!(q_flows, "the other order flows");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(
+        ns.store
+            .order_state(EVENT, "ord_P")
+            .await
+            .unwrap()
+            .is_none(),
+        "the poisoned order's later events wait"
+    );
+    assert!(
+        ns.store
+            .order_state(EVENT, "ord_N")
+            .await
+            .unwrap()
+            .is_none(),
+        "a newer schema is not folded"
+    );
+    let letters = ns.store.dead_letters(true).await.unwrap();
+    assert_eq!(
+        letters.len(),
+        1,
+        "only the undecodable event is a dead letter: {letters:?}"
+    );
+    assert_eq!(letters[0].subject, poisoned);
+    assert!(
+        letters[0].reason.contains("not JSON"),
+        "{}",
+        letters[0].reason
+    );
+    let mut consumer = ns
+        .bus
+        .projector_consumer(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        consumer.info().await.unwrap().num_ack_pending >= 1,
+        "the newer-schema event is still pending, not terminated"
+    );
+
+    assert!(
+        ns.store
+            .resolve_dead_letter(letters[0].id, "skipped")
+            .await
+            .unwrap()
+    );
+    let p_flows = pxsync_test_support::wait_for(std::time::Duration::from_secs(20), || async {
+        store
+            .order_state(EVENT, "ord_P")
+            .await
+            .unwrap()
+            .is_some_and(|(s, _)| s.revision() == 2)
+    })
+    .await;
+    trigger.trigger();
+    task.await.unwrap().unwrap();
+    assert!(p_flows, "once skipped, the order's events flow");
+    ns.cleanup().await;
+}

@@ -110,25 +110,3 @@ impl Store {
         Ok(())
     }
 }
-
-impl Store {
-    /// Parks an undecodable event in `dead_letters` for an operator.
-    pub async fn dead_letter(
-        &self,
-        stream_seq: u64,
-        subject: &str,
-        reason: &str,
-        payload: &[u8],
-    ) -> Result<()> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO dead_letters (stream_seq, subject, reason, payload) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (stream_seq, subject) DO NOTHING",
-                &[&(stream_seq as i64), &subject, &reason, &payload],
-            )
-            .await
-            .ctx("write the dead letter")?;
-        Ok(())
-    }
-}

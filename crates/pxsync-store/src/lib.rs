@@ -12,6 +12,7 @@
 //! What it must never do: store a personal value outside the snapshot columns (calls, errors and
 //! refusals carry no names, e-mails or phones), or mark an order done while a newer mark exists.
 
+mod deadletter;
 mod emit;
 mod heal;
 mod ingest;
@@ -19,6 +20,7 @@ mod project;
 mod salons;
 mod status;
 
+pub use deadletter::*;
 pub use emit::*;
 pub use heal::*;
 pub use ingest::*;

@@ -121,6 +121,10 @@ pub enum Command {
         #[command(flatten)]
         inwink: InwinkArgs,
     },
+    /// Undecodable events: list them, retry one (decoded again, projected), or skip it; the
+    /// order's later events wait until then.
+    #[command(subcommand)]
+    DeadLetter(DeadLetterCommand),
     /// Adopts an inwink partner created by hand for an order (see the likely matches in `pxsync status`).
     Link {
         #[arg(long)]
@@ -158,6 +162,31 @@ pub struct RunArgs {
     pub emitter: EmitterArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// Lists the dead letters (open ones, or all with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Decodes a dead letter again (e.g. after an upgrade) and projects it; the order flows again.
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Gives up on a dead letter; the order's later events flow again.
+    Skip {
+        id: i64,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,6 +434,49 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", crate::dryrun::render(&plan));
             }
+            Ok(())
+        }
+        Command::DeadLetter(DeadLetterCommand::List { all, json, db }) => {
+            let store = store_now(&db).await?;
+            let letters = store.dead_letters(!all).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("no dead letter");
+            } else {
+                for d in letters {
+                    println!(
+                        "{} [{}] seq {} {}: {}",
+                        d.id, d.status, d.stream_seq, d.subject, d.reason
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::DeadLetter(DeadLetterCommand::Retry { id, db }) => {
+            let store = store_now(&db).await?;
+            let Some(payload) = store.dead_letter_payload(id).await? else {
+                bail!("no open dead letter {id}");
+            };
+            let event = pxsync_core::event::decode(&payload).map_err(|e| {
+                anyhow::anyhow!("dead letter {id} is still not an event this build reads: {e}")
+            })?;
+            let outcome = store
+                .project_batch(std::slice::from_ref(&event), "dead-letter-retry", 0)
+                .await?;
+            store.resolve_dead_letter(id, "retried").await?;
+            println!(
+                "dead letter {id} projected ({} new event); order {} flows again",
+                outcome.inserted, event.order_id
+            );
+            Ok(())
+        }
+        Command::DeadLetter(DeadLetterCommand::Skip { id, db }) => {
+            let store = store_now(&db).await?;
+            if !store.resolve_dead_letter(id, "skipped").await? {
+                bail!("no open dead letter {id}");
+            }
+            println!("dead letter {id} skipped; the order's later events flow again");
             Ok(())
         }
         Command::Link {

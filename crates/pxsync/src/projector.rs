@@ -20,6 +20,8 @@ pub struct ProjectorSettings {
     pub fetch_wait: Duration,
     /// Delay before an event of a newer schema version is offered again.
     pub newer_schema_delay: Duration,
+    /// Delay before an event of an order behind a dead letter is offered again.
+    pub held_delay: Duration,
 }
 
 impl Default for ProjectorSettings {
@@ -28,6 +30,7 @@ impl Default for ProjectorSettings {
             batch: 500,
             fetch_wait: Duration::from_millis(500),
             newer_schema_delay: Duration::from_secs(30),
+            held_delay: Duration::from_secs(5),
         }
     }
 }
@@ -96,12 +99,29 @@ async fn project(
     settings: &ProjectorSettings,
     batch: Vec<pxsync_bus::Message>,
 ) -> anyhow::Result<()> {
+    let mut batch = batch;
+    batch.sort_by_key(|m| m.info().map(|i| i.stream_sequence).unwrap_or(0));
     let mut events = Vec::with_capacity(batch.len());
     let mut to_ack = Vec::with_capacity(batch.len());
     let mut last_seq = 0u64;
+    // Orders behind a dead letter wait until an operator resolves it.
+    let subjects: Vec<String> = batch.iter().map(|m| m.subject.to_string()).collect();
+    let mut held = store
+        .held_subjects(&subjects)
+        .await
+        .context("find held orders")?;
     for m in batch {
         let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
         last_seq = last_seq.max(seq);
+        if held.contains(m.subject.as_str()) {
+            tracing::debug!(seq, "event of an order behind a dead letter: waiting");
+            let _ = m
+                .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                    settings.held_delay,
+                )))
+                .await;
+            continue;
+        }
         match decode(&m.payload) {
             Ok(e) => {
                 events.push(e);
@@ -126,6 +146,7 @@ async fn project(
                     .dead_letter(seq, m.subject.as_str(), &reason, &m.payload)
                     .await
                     .context("write the dead letter")?;
+                held.insert(m.subject.to_string());
                 let _ = m.ack_with(async_nats::jetstream::AckKind::Term).await;
             }
         }

@@ -1,0 +1,338 @@
+//! The projector's benchmarks: projected events per second against a raw JetStream
+//! consume-and-ack of the same messages, and the projector process's peak resident memory.
+//!
+//! The projection runs in a child process (this binary re-executed with the hidden
+//! `project-child` subcommand) so that its `VmHWM` is the projector's alone. The two talk over
+//! the child's stdin and stdout, one line at a time:
+//! child `ready` (connected) → parent reads the idle `VmHWM`, sends `go` → child projects and
+//! prints `done <seconds> <events in the log>` → parent reads the peak `VmHWM` and closes stdin
+//! → child exits.
+
+use crate::data::{self, EVENT, INWINK_EVENT_ID, REVISIONS};
+use crate::report::{Report, rate, rate_line};
+use anyhow::Context;
+use async_nats::jetstream::consumer::{self, PullConsumer};
+use futures::StreamExt;
+use pxsync::Shutdown;
+use pxsync::projector::ProjectorSettings;
+use pxsync_bus::{Bus, StreamSettings};
+use pxsync_core::event::EventEnvelope;
+use pxsync_core::namespace::Namespace;
+use pxsync_store::Store;
+use pxsync_test_support::{TestNamespace, database_url, nats_url};
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// The projector's absolute target.
+const TARGET_EVENTS_PER_S: f64 = 20_000.0;
+/// The memory target, and the state size it is stated for.
+const TARGET_MIB: f64 = 64.0;
+const TARGET_ORDERS: usize = 100_000;
+/// Acknowledgements in flight while loading the stream (not measured).
+const LOAD_IN_FLIGHT: usize = 256;
+/// Batch size of the raw consume baseline (the projector's default batch too).
+const RAW_BATCH: usize = 500;
+/// The hidden subcommand that runs the projection.
+pub const CHILD: &str = "project-child";
+
+/// Runs the projection benchmarks on a namespace of their own.
+pub async fn run(events: usize, default_n: bool) -> anyhow::Result<Vec<Report>> {
+    let ns = TestNamespace::new("bench_project").await;
+    let r = project(&ns, events, default_n).await;
+    ns.cleanup().await;
+    r
+}
+
+async fn project(ns: &TestNamespace, n: usize, default_n: bool) -> anyhow::Result<Vec<Report>> {
+    let (events, orders) = data::history(n)?;
+    ns.store.register_salon(EVENT, INWINK_EVENT_ID).await?;
+    ns.store
+        .import_mask(EVENT, &data::mask()?, "pxsync-bench")
+        .await?;
+    let load_started = Instant::now();
+    load(&ns.bus, &events).await?;
+    let load_elapsed = load_started.elapsed();
+    let in_stream = ns
+        .bus
+        .jetstream()
+        .get_stream(ns.ns.stream())
+        .await
+        .map_err(|e| anyhow::anyhow!("get the stream: {e}"))?
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("stream info: {e}"))?
+        .state
+        .messages;
+    anyhow::ensure!(
+        in_stream == n as u64,
+        "the stream holds {in_stream} messages, {n} published"
+    );
+    drop(events);
+
+    let (raw_count, raw_elapsed) = raw_consume(&ns.bus, n).await?;
+    let raw_rate = rate(raw_count, raw_elapsed);
+
+    let child = project_in_child(&ns.ns, n).await?;
+    anyhow::ensure!(
+        child.logged == n as i64,
+        "the event log holds {} events, {n} published",
+        child.logged
+    );
+    let projected_rate = rate(n, child.elapsed);
+
+    let throughput = Report {
+        name: "project",
+        what: format!(
+            "projected events per second: {n} events ({orders} orders x up to {REVISIONS} \
+             revisions, published round by round) through pxsync::projector::run \
+             (default settings, batches of {}) until the event log holds them all",
+            ProjectorSettings::default().batch
+        ),
+        figure: rate_line(n, child.elapsed, "events"),
+        baseline: format!(
+            "{}: raw JetStream consume-and-ack of the same messages (pull consumer on the same \
+             stream, another durable, batches of {RAW_BATCH})",
+            rate_line(raw_count, raw_elapsed, "msgs")
+        ),
+        ratio: projected_rate / raw_rate,
+        target: format!(">= {TARGET_EVENTS_PER_S:.0} events/s absolute"),
+        pass: Some(projected_rate >= TARGET_EVENTS_PER_S),
+        notes: vec![format!(
+            "loading the stream took {:.2} s (not measured); the projector ran in its own process",
+            load_elapsed.as_secs_f64()
+        )],
+    };
+
+    let (peak, idle) = (mib(child.peak_kib), mib(child.idle_kib));
+    let mut notes = Vec::new();
+    if orders < TARGET_ORDERS {
+        notes.push(format!(
+            "{} N ({n} events) gives {orders} orders in state, fewer than the target's \
+             {TARGET_ORDERS}; `pxsync-bench project --orders {}` measures it at that size",
+            if default_n { "the default" } else { "this" },
+            TARGET_ORDERS * REVISIONS as usize
+        ));
+    }
+    let memory = Report {
+        name: "project-memory",
+        what: "peak resident memory (VmHWM) of the projector process".into(),
+        figure: format!("{peak:.1} MiB with {orders} orders in state ({n} events projected)"),
+        baseline: format!("{idle:.1} MiB (the same process connected, before projecting)"),
+        ratio: peak / idle.max(f64::MIN_POSITIVE),
+        target: format!("< {TARGET_MIB:.0} MiB with {TARGET_ORDERS} orders in state"),
+        pass: Some(peak < TARGET_MIB),
+        notes,
+    };
+    Ok(vec![throughput, memory])
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Publishes the events as the ingestor does, [`LOAD_IN_FLIGHT`] acknowledgements in flight.
+async fn load(bus: &Bus, events: &[EventEnvelope]) -> anyhow::Result<()> {
+    let mut acks: VecDeque<async_nats::jetstream::context::PublishAckFuture> =
+        VecDeque::with_capacity(LOAD_IN_FLIGHT);
+    for e in events {
+        if acks.len() >= LOAD_IN_FLIGHT
+            && let Some(ack) = acks.pop_front()
+        {
+            ack.await
+                .context("JetStream did not acknowledge an event")?;
+        }
+        acks.push_back(bus.publish_async(e).await?);
+    }
+    for ack in acks {
+        ack.await
+            .context("JetStream did not acknowledge an event")?;
+    }
+    Ok(())
+}
+
+/// Consumes and acknowledges `n` messages of the namespace's stream with a durable of its own,
+/// configured as the projector's.
+async fn raw_consume(bus: &Bus, n: usize) -> anyhow::Result<(usize, Duration)> {
+    let started = Instant::now();
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.namespace().stream())
+        .await
+        .map_err(|e| anyhow::anyhow!("get the stream: {e}"))?;
+    let consumer: PullConsumer = stream
+        .get_or_create_consumer(
+            "bench_raw",
+            consumer::pull::Config {
+                durable_name: Some("bench_raw".into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 20_000,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create the raw consumer: {e}"))?;
+    let deadline = started + Duration::from_secs(120);
+    let mut got = 0;
+    while got < n {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the raw consumer received {got} of {n} messages in 120 s"
+        );
+        let mut messages = consumer
+            .fetch()
+            .max_messages(RAW_BATCH)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(|e| anyhow::anyhow!("raw fetch: {e}"))?;
+        while let Some(m) = messages.next().await {
+            let m = m.map_err(|e| anyhow::anyhow!("raw message: {e}"))?;
+            m.ack().await.map_err(|e| anyhow::anyhow!("raw ack: {e}"))?;
+            got += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = stream.delete_consumer("bench_raw").await;
+    Ok((got, elapsed))
+}
+
+/// What the projection child reported.
+struct ChildRun {
+    elapsed: Duration,
+    logged: i64,
+    idle_kib: u64,
+    peak_kib: u64,
+}
+
+/// Runs the projection in a child process and reads its memory high-water mark.
+async fn project_in_child(ns: &Namespace, n: usize) -> anyhow::Result<ChildRun> {
+    let exe = std::env::current_exe().context("find this executable")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            CHILD,
+            "--namespace",
+            ns.as_str(),
+            "--orders",
+            &n.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start the projection child")?;
+    let pid = child.id().context("the projection child has no pid")?;
+    let mut stdin = child.stdin.take().context("the child's stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("the child's stdout")?).lines();
+    let mut next = async |what: &str, wait: Duration| -> anyhow::Result<String> {
+        match tokio::time::timeout(wait, lines.next_line()).await {
+            Ok(Ok(Some(line))) => Ok(line),
+            Ok(Ok(None)) => anyhow::bail!("the projection child exited before {what}"),
+            Ok(Err(e)) => Err(e).context("read the projection child's output"),
+            Err(_) => anyhow::bail!("the projection child did not say {what} in {wait:?}"),
+        }
+    };
+    let ready = next("ready", Duration::from_secs(60)).await?;
+    anyhow::ensure!(ready == "ready", "unexpected line from the child: {ready}");
+    let idle_kib = vm_hwm_kib(pid)?;
+    stdin.write_all(b"go\n").await?;
+    stdin.flush().await?;
+    let done = next("done", child_timeout(n) + Duration::from_secs(30)).await?;
+    let peak_kib = vm_hwm_kib(pid)?;
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .context("the projection child did not exit")??;
+    anyhow::ensure!(status.success(), "the projection child failed: {status}");
+    let mut parts = done.split_whitespace();
+    let (Some("done"), Some(secs), Some(logged)) = (parts.next(), parts.next(), parts.next())
+    else {
+        anyhow::bail!("unexpected line from the child: {done}");
+    };
+    Ok(ChildRun {
+        elapsed: Duration::from_secs_f64(secs.parse()?),
+        logged: logged.parse()?,
+        idle_kib,
+        peak_kib,
+    })
+}
+
+/// The peak resident set size (`VmHWM`) of a live process, in KiB.
+fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// How long the projection of `n` events may take before the child gives up.
+fn child_timeout(n: usize) -> Duration {
+    Duration::from_secs(120).max(Duration::from_millis(n as u64))
+}
+
+/// The child side: connects, waits for `go`, runs the projector until the event log holds
+/// `n` events, reports, and waits for stdin to close.
+pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
+    let ns = Namespace::new(namespace).context("the namespace")?;
+    let store = Store::connect(&database_url(), &ns, 4)?;
+    let bus = Bus::connect(&nats_url(), &ns).await?;
+    anyhow::ensure!(store.is_migrated().await?, "namespace {ns} is not migrated");
+    println!("ready");
+    let go = read_stdin_line().await?;
+    anyhow::ensure!(go.trim_end() == "go", "expected go, got {go:?}");
+    let (trigger, shutdown) = Shutdown::new();
+    let started = Instant::now();
+    let projector = tokio::spawn(pxsync::projector::run(
+        store.clone(),
+        bus.clone(),
+        StreamSettings::default(),
+        ProjectorSettings::default(),
+        shutdown,
+    ));
+    let deadline = started + child_timeout(n);
+    loop {
+        if projector.is_finished() {
+            break;
+        }
+        if matches!(bus.projector_lag().await, Ok((0, 0)))
+            && store.event_log_count(None).await? >= n as i64
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            trigger.trigger();
+            anyhow::bail!(
+                "the event log holds {} of {n} events after {:?}",
+                store.event_log_count(None).await?,
+                child_timeout(n)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    trigger.trigger();
+    projector.await.context("the projector task")??;
+    let logged = store.event_log_count(None).await?;
+    println!("done {} {logged}", elapsed.as_secs_f64());
+    // The parent reads this process's memory now; it closes stdin when done.
+    let _ = read_stdin_line().await;
+    Ok(())
+}
+
+/// One line of stdin (empty at its end), read on a blocking thread.
+async fn read_stdin_line() -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .context("the stdin reader")?
+    .context("read stdin")
+}
