@@ -86,10 +86,17 @@ pub async fn run(
             let Some(client) = clients.get(&salon.inwink_event_id) else {
                 continue;
             };
-            if !salon.enabled {
-                continue;
-            }
-            match inspect_salon(&store, client.reader(), &salon.planexpo_event, drift).await {
+            // A disabled salon is only looked at for likely pre-existing partners (read-only),
+            // so they are listed before go-live.
+            match inspect_salon(
+                &store,
+                client.reader(),
+                &salon.planexpo_event,
+                salon.enabled,
+                drift,
+            )
+            .await
+            {
                 Ok(Ok(found)) if found != Inspection::default() => {
                     tracing::info!(
                         event = salon.planexpo_event,
@@ -136,6 +143,7 @@ pub async fn inspect_salon(
     store: &Store,
     reader: &InwinkReader,
     ev: &str,
+    enabled: bool,
     drift: bool,
 ) -> anyhow::Result<Result<Inspection, InwinkError>> {
     let started = time::OffsetDateTime::now_utc();
@@ -150,7 +158,12 @@ pub async fn inspect_salon(
     };
     let partners_by_id: BTreeMap<&str, &pxsync_inwink::Partner> =
         partners.iter().map(|p| (p.id.as_str(), p)).collect();
-    for row in store.applied_partners(ev).await? {
+    let applied_partners = if enabled {
+        store.applied_partners(ev).await?
+    } else {
+        Vec::new()
+    };
+    for row in applied_partners {
         if row.updated_at >= started {
             continue; // written after the pages were read
         }
@@ -190,7 +203,12 @@ pub async fn inspect_salon(
     }
     let people_by_id: BTreeMap<&str, &pxsync_inwink::Participant> =
         participants.iter().map(|p| (p.id.as_str(), p)).collect();
-    for row in store.applied_participants(ev).await? {
+    let applied_participants = if enabled {
+        store.applied_participants(ev).await?
+    } else {
+        Vec::new()
+    };
+    for row in applied_participants {
         if row.updated_at >= started {
             continue;
         }
