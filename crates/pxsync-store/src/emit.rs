@@ -199,13 +199,14 @@ impl Store {
             .await
             .ctx("read the salon")?
             .get(0);
-        let desired: Option<DesiredOrder> = client
+        let row = client
             .query_opt(
                 "SELECT desired FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
                 &[&planexpo_event, &order_id],
             )
             .await
-            .ctx("read the desired state")?
+            .ctx("read the desired state")?;
+        let desired: Option<DesiredOrder> = row
             .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
             .map(|v| from_json("order_state.desired", v))
             .transpose()?;
@@ -544,5 +545,24 @@ impl Store {
             .await
             .ctx("read the queue state")?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}
+
+impl Store {
+    /// The trace context of an order's newest change.
+    pub async fn order_traceparent(
+        &self,
+        planexpo_event: &str,
+        order_id: &str,
+    ) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT traceparent FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
+                &[&planexpo_event, &order_id],
+            )
+            .await
+            .ctx("read the trace context")?;
+        Ok(row.and_then(|r| r.get(0)))
     }
 }

@@ -189,7 +189,14 @@ impl Store {
                     masks.insert(key.0.clone(), mask);
                 }
                 let desired = desired_order(state, &masks[&key.0]);
-                changed.push(key, state, desired.as_ref().map(to_json), desired.as_ref());
+                let traceparent = group.iter().rev().find_map(|e| e.traceparent.clone());
+                changed.push(
+                    key,
+                    state,
+                    desired.as_ref().map(to_json),
+                    desired.as_ref(),
+                    traceparent,
+                );
             }
             outcome.changed_orders = changed.ev.len();
             if !salons.is_empty() {
@@ -352,6 +359,7 @@ struct StateRows {
     parent: Vec<Option<String>>,
     email: Vec<Option<String>>,
     updated: Vec<Option<OffsetDateTime>>,
+    traceparent: Vec<Option<String>>,
 }
 
 impl StateRows {
@@ -361,6 +369,7 @@ impl StateRows {
         state: &OrderState,
         desired_json: Option<serde_json::Value>,
         desired: Option<&pxsync_core::desired::DesiredOrder>,
+        traceparent: Option<String>,
     ) {
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
@@ -372,6 +381,7 @@ impl StateRows {
         self.email
             .push(desired.and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone())));
         self.updated.push(desired.map(|d| d.updated_at.datetime()));
+        self.traceparent.push(traceparent);
     }
 
     async fn write(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
@@ -379,12 +389,13 @@ impl StateRows {
             return Ok(());
         }
         tx.execute(
-            "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::timestamptz[])
+            "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
              ON CONFLICT (planexpo_event, order_id) DO UPDATE SET
                 revision = EXCLUDED.revision, state = EXCLUDED.state, desired = EXCLUDED.desired,
-                parent_order_id = EXCLUDED.parent_order_id, email_key = EXCLUDED.email_key, updated_at = EXCLUDED.updated_at",
-            &[&self.ev, &self.order, &self.revision, &self.state, &self.desired, &self.parent, &self.email, &self.updated],
+                parent_order_id = EXCLUDED.parent_order_id, email_key = EXCLUDED.email_key, updated_at = EXCLUDED.updated_at,
+                traceparent = coalesce(EXCLUDED.traceparent, order_state.traceparent)",
+            &[&self.ev, &self.order, &self.revision, &self.state, &self.desired, &self.parent, &self.email, &self.updated, &self.traceparent],
         )
         .await
         .ctx("write the order states")?;

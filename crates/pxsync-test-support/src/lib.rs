@@ -145,11 +145,11 @@ impl Service {
         let err = out.try_clone().expect("log file");
         let child = Command::new(exe)
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(
                 "RUST_LOG",
                 std::env::var("PXSYNC_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

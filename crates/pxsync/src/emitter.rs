@@ -17,6 +17,7 @@ use pxsync_inwink::{InwinkClient, InwinkError};
 use pxsync_store::{Claim, Finish, ReconcileContext, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct EmitterSettings {
@@ -98,8 +99,14 @@ pub async fn run(
                             }
                         }
                     };
+let span = tracing::info_span!("emitter.reconcile", order = %claim.order_id, event = %claim.planexpo_event);
+                    // Continue the trace of the order's newest change (set before the span is
+                    // entered), and link to it.
+                    let traceparent = store.order_traceparent(&claim.planexpo_event, &claim.order_id).await.ok().flatten();
+                    crate::telemetry::set_remote_parent(&span, traceparent.as_deref());
+                    crate::telemetry::add_link(&span, traceparent.as_deref());
                     let outcome = tokio::select! {
-                        r = reconcile(&store, clients, &claim) => r,
+                        r = reconcile(&store, clients, &claim).instrument(span) => r,
                         () = renew => unreachable!("the renewal loop never ends"),
                     };
                     let finish = match outcome {
@@ -230,7 +237,7 @@ async fn record(
             status,
             code,
             outcome,
-            None,
+            crate::telemetry::current_trace_id().as_deref(),
         )
         .await?;
     Ok(())

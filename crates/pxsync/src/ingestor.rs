@@ -12,6 +12,7 @@ use pxsync_core::order::{Observation, observe};
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::{Store, Watermark};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// One salon served by an ingestor.
 #[derive(Clone)]
@@ -186,9 +187,14 @@ pub async fn ingest_orders(
     let recorded_at = now();
     let mut acks = Vec::new();
     let mut observed: Vec<(String, Previous)> = Vec::new();
+    let mut spans = Vec::new();
     for (id, obs) in ids.into_iter().zip(observations) {
         let prev = previous.get(&id).cloned().unwrap_or_default();
-        let traceparent = new_traceparent();
+        // One Planexpo change is one trace: the publish span's context travels with the event.
+        let span = tracing::info_span!("ingest.publish", order = %id, event = %salon.planexpo.event(), revision = tracing::field::Empty);
+        let traceparent = span
+            .in_scope(crate::telemetry::current_traceparent)
+            .unwrap_or_else(new_traceparent);
         let ctx = DeriveContext {
             inwink_event_id: &salon.inwink_event_id,
             recorded_at,
@@ -198,12 +204,15 @@ pub async fn ingest_orders(
         if events.is_empty() {
             continue;
         }
+        span.record("revision", events[0].revision);
         for e in &events {
-            acks.push(bus.publish_async(e).await?);
+            acks.push(bus.publish_async(e).instrument(span.clone()).await?);
         }
+        spans.push(span);
         observed.push((id, prev.after(&events)));
     }
     let published = acks.len();
+    let _spans = spans; // closed once acknowledged
     for ack in acks {
         ack.await
             .context("JetStream did not acknowledge an event")?;

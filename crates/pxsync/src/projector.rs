@@ -151,6 +151,15 @@ async fn project(
             }
         }
     }
+    // Each event's span continues the trace its ingestor started (through the NATS message).
+    let spans: Vec<tracing::Span> = events
+        .iter()
+        .map(|e| {
+            let span = tracing::info_span!("project.event", order = %e.order_id, revision = e.revision, kind = e.kind().as_str());
+            crate::telemetry::set_remote_parent(&span, e.traceparent.as_deref());
+            span
+        })
+        .collect();
     let outcome = store
         .project_batch(&events, stream, last_seq)
         .await
@@ -161,6 +170,7 @@ async fn project(
         changed = outcome.changed_orders,
         "batch committed"
     );
+    drop(spans);
     for m in to_ack {
         if let Err(e) = m.ack().await {
             tracing::warn!(error = %e, "ack failed; the event will be redelivered and recognised");

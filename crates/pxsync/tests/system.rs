@@ -1486,3 +1486,165 @@ async fn the_dry_run_shows_exactly_what_enable_then_writes() {
     );
     w.finish().await;
 }
+
+/// A local OTLP/HTTP endpoint that keeps the bodies it receives.
+async fn otlp_capture() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(body.to_vec());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, bodies)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One order's change is one trace across the three processes (the context crosses NATS), the
+/// recorded inwink calls keep its trace id, and at RUST_LOG=trace no name, e-mail or phone of
+/// the salon reaches the logs or the exported spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_change_is_one_trace_and_no_personal_data_leaks() {
+    let mut w = World::new("otel").await;
+    let (otlp, bodies) = otlp_capture().await;
+    let (mask_path, _) = demo_mask();
+    let products: Value = serde_json::from_str(
+        &std::fs::read_to_string(mask_path.with_file_name("inwink-products.json")).unwrap(),
+    )
+    .unwrap();
+    w.http
+        .put(&format!("{}/_sim/products", w.inwink.base_url()), &products)
+        .await;
+    w.http
+        .post(
+            &format!("{}/_sim/generate", w.planexpo.base_url()),
+            &json!({"orders": 25, "seed": 11}),
+        )
+        .await;
+    w.cli(&["migrate"]);
+    w.cli(&[
+        "mask",
+        "import",
+        "--event",
+        "salon-sante-2026",
+        mask_path.to_str().unwrap(),
+    ]);
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    let mut env = w.env();
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), otlp.clone()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/protobuf".into()),
+        ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
+        ("RUST_LOG".into(), "trace".into()),
+    ]);
+    for (name, exe) in [
+        ("ingestor", INGESTOR),
+        ("projector", PROJECTOR),
+        ("emitter", EMITTER),
+    ] {
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
+    }
+    let px = w
+        .http
+        .get(&format!("{}/_sim/state", w.planexpo.base_url()))
+        .await;
+    let validated: Vec<String> = px["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "validated")
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    let synced = wait_for(Duration::from_secs(40), || async {
+        let s = w.inwink_state().await;
+        validated
+            .iter()
+            .all(|id| partner_by_order(&s, id).is_some())
+    })
+    .await;
+    assert!(synced, "the salon did not sync:\n{}", w.logs());
+    // The trace of one order's change.
+    let order = &validated[0];
+    let client = w.ns.store.client().await.unwrap();
+    let tp: String = client
+        .query_one("SELECT traceparent FROM event_log WHERE order_id = $1 AND kind = 'order.observed' ORDER BY position DESC LIMIT 1", &[order])
+        .await
+        .unwrap()
+        .get(0);
+    let trace_hex = tp.split('-').nth(1).unwrap().to_owned();
+    let trace_bytes = hex::decode(&trace_hex).unwrap();
+    let recorded: Vec<Option<String>> = client
+        .query(
+            "SELECT trace_id FROM inwink_calls WHERE order_id = $1",
+            &[order],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !recorded.is_empty()
+            && recorded
+                .iter()
+                .all(|t| t.as_deref() == Some(trace_hex.as_str())),
+        "each inwink call keeps the trace id: {recorded:?}"
+    );
+    for s in &mut w.services {
+        assert_eq!(
+            s.terminate(Duration::from_secs(10)).and_then(|c| c.code()),
+            Some(0),
+            "{}",
+            s.output()
+        );
+    }
+    let bodies = bodies.lock().unwrap().clone();
+    for service in ["pxsync-ingestor", "pxsync-projector", "pxsync-emitter"] {
+        assert!(
+            bodies
+                .iter()
+                .any(|b| contains(b, service.as_bytes()) && contains(b, &trace_bytes)),
+            "no span of {service} in trace {trace_hex} among {} exports",
+            bodies.len()
+        );
+    }
+    // No personal data anywhere.
+    let logs = w.logs();
+    assert!(
+        logs.contains("DEBUG batch committed"),
+        "verbose logging was on"
+    );
+    let mut personal = Vec::new();
+    for o in px["orders"].as_array().unwrap() {
+        let c = &o["booking_contact"];
+        for f in ["last_name", "first_name", "email", "phone_1", "phone_2"] {
+            if let Some(v) = c[f].as_str().filter(|v| v.chars().count() >= 5) {
+                personal.push(v.to_owned());
+            }
+        }
+    }
+    assert!(personal.len() > 40);
+    for v in &personal {
+        assert!(
+            !logs.contains(v.as_str()),
+            "a personal value reached the logs"
+        );
+        assert!(
+            !bodies.iter().any(|b| contains(b, v.as_bytes())),
+            "a personal value reached the exported spans"
+        );
+    }
+    w.finish().await;
+}

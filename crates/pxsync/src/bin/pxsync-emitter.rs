@@ -36,21 +36,21 @@ struct FileArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (db, emitter, ops, clients) = if pxsync::config::salons_file_configured() {
+    let (db, emitter, ops, clients, _telemetry) = if pxsync::config::salons_file_configured() {
         let args = FileArgs::parse();
-        pxsync::telemetry::init("pxsync-emitter");
+        let telemetry = pxsync::telemetry::init("pxsync-emitter");
         let config = pxsync::salons::SalonsConfig::load(&args.salons.config)?;
         let mut clients = pxsync::emitter::Clients::new();
         for salon in &config.salons {
             clients.insert(salon.inwink_event_id.clone(), salon.inwink_client()?);
         }
-        (args.db, args.emitter, args.ops, clients)
+        (args.db, args.emitter, args.ops, clients, telemetry)
     } else {
         let args = Args::parse();
-        pxsync::telemetry::init("pxsync-emitter");
+        let telemetry = pxsync::telemetry::init("pxsync-emitter");
         let mut clients = pxsync::emitter::Clients::new();
         clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
-        (args.db, args.emitter, args.ops, clients)
+        (args.db, args.emitter, args.ops, clients, telemetry)
     };
     let shutdown = pxsync::Shutdown::on_signals();
     let Some(store) = pxsync::cli::store(&db, &shutdown).await? else {

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         return from_file(FileArgs::parse()).await;
     }
     let args = Args::parse();
-    pxsync::telemetry::init("pxsync-ingestor");
+    let _telemetry = pxsync::telemetry::init("pxsync-ingestor");
     let shutdown = pxsync::Shutdown::on_signals();
     let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
         return Ok(());
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn from_file(args: FileArgs) -> anyhow::Result<()> {
-    pxsync::telemetry::init("pxsync-ingestor");
+    let _telemetry = pxsync::telemetry::init("pxsync-ingestor");
     let config = pxsync::salons::SalonsConfig::load(&args.salons.config)?;
     let mut salons = Vec::new();
     for salon in &config.salons {

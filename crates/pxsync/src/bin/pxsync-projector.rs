@@ -20,7 +20,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    pxsync::telemetry::init("pxsync-projector");
+    let _telemetry = pxsync::telemetry::init("pxsync-projector");
     let shutdown = pxsync::Shutdown::on_signals();
     let Some(store) = pxsync::cli::store(&args.db, &shutdown).await? else {
         return Ok(());
