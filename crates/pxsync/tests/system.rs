@@ -272,7 +272,11 @@ async fn validated_orders_reach_inwink_through_nats_and_postgres() {
         s["partners"].as_array().map_or(0, Vec::len) == 4
             && partner_by_order(&s, "ord_E0005").is_some_and(|p| !p["affiliatedToId"].is_null())
             && s["team_members"].as_array().map_or(0, Vec::len) == 4
-            && partner_by_order(&s, "ord_A0001").is_some_and(|p| p["products"][IW_BANNER] == 3)
+            && partner_by_order(&s, "ord_A0001")
+                .is_some_and(|p| p["products"][IW_BANNER] == 3 && p["products"][IW_WIFI] == 1)
+            && partner_by_order(&s, "ord_E0005").is_some_and(|p| p["products"][IW_WIFI] == 1)
+            && partner_by_order(&s, "ord_B0002").is_some_and(|p| p["products"][IW_BANNER] == 4)
+            && s["participants"].as_array().map_or(0, Vec::len) == 4
     })
     .await;
     let state = w.inwink_state().await;
