@@ -1652,3 +1652,200 @@ async fn one_change_is_one_trace_and_no_personal_data_leaks() {
     }
     w.finish().await;
 }
+
+/// The emitter's scenarios: a co-exhibitor validated before its parent, a cancellation after
+/// validation and a re-validation, a changed contact e-mail, and quantities 10 → 15 → 5 → 20
+/// with a removed line: inwink ends at the maximum, the refusals are recorded, never a lower PUT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emitter_scenarios_end_in_the_expected_state() {
+    let mut w = World::new("scen").await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    let banner = |q| json!({"product_id": "prd_banner_2x1", "product_name": "Bannière 2x1 m", "quantity": q});
+    let wifi = json!({"product_id": "opt_wifi", "product_name": "Wi-Fi stand", "quantity": 1});
+    let parent = |status| {
+        order(
+            "ord_P0001",
+            "SX-1",
+            status,
+            "Parent",
+            "p@parent.example",
+            None,
+            json!([]),
+        )
+    };
+    w.put_order(&parent("submitted")).await;
+    w.put_order(&order(
+        "ord_K0001",
+        "SX-2",
+        "validated",
+        "Enfant",
+        "k@enfant.example",
+        Some("ord_P0001"),
+        json!([]),
+    ))
+    .await;
+    let cancel = |status| {
+        order(
+            "ord_C0001",
+            "SX-3",
+            status,
+            "Annulé",
+            "c@annule.example",
+            None,
+            json!([]),
+        )
+    };
+    w.put_order(&cancel("validated")).await;
+    let contact = |email: &str| {
+        order(
+            "ord_M0001",
+            "SX-4",
+            "validated",
+            "Mail",
+            email,
+            None,
+            json!([]),
+        )
+    };
+    w.put_order(&contact("old@mail.example")).await;
+    let quantities = |lines: Value| {
+        order(
+            "ord_Q0001",
+            "SX-5",
+            "validated",
+            "Quantités",
+            "q@quant.example",
+            None,
+            lines,
+        )
+    };
+    w.put_order(&quantities(json!([banner(10), wifi.clone()])))
+        .await;
+    w.start_services();
+    let settled = |cond: Box<dyn Fn(&Value) -> bool>| {
+        let w = &w;
+        async move {
+            wait_for(Duration::from_secs(30), || async {
+                cond(&w.inwink_state().await)
+            })
+            .await
+        }
+    };
+    let q = |s: &Value, p: &str| {
+        partner_by_order(s, "ord_Q0001").and_then(|x| x["products"][p].as_u64())
+    };
+
+    // The child exists without its parent, unlinked; the parent is not created by the child.
+    assert!(
+        settled(Box::new(
+            |s| partner_by_order(s, "ord_K0001").is_some() && q(s, IW_BANNER) == Some(10)
+        ))
+        .await,
+        "{}",
+        w.logs()
+    );
+    let s = w.inwink_state().await;
+    assert!(
+        partner_by_order(&s, "ord_P0001").is_none(),
+        "a child never creates its parent"
+    );
+    assert_eq!(
+        partner_by_order(&s, "ord_K0001").unwrap()["affiliatedToId"],
+        Value::Null
+    );
+    // The parent is validated: the child is linked to it.
+    w.put_order(&parent("validated")).await;
+    assert!(
+        settled(Box::new(|s| partner_by_order(s, "ord_P0001").is_some_and(
+            |p| partner_by_order(s, "ord_K0001").unwrap()["affiliatedToId"] == p["id"]
+        )))
+        .await,
+        "the child was not linked once its parent existed:\n{}",
+        w.logs()
+    );
+
+    // Cancelled after validation: unpublished (Draft), never deleted; re-validated: Published.
+    w.put_order(&cancel("cancelled")).await;
+    assert!(
+        settled(Box::new(
+            |s| partner_by_order(s, "ord_C0001").is_some_and(|p| p["status"] == "Draft")
+        ))
+        .await
+    );
+    w.put_order(&cancel("validated")).await;
+    assert!(
+        settled(Box::new(
+            |s| partner_by_order(s, "ord_C0001").is_some_and(|p| p["status"] == "Published")
+        ))
+        .await
+    );
+
+    // A changed e-mail is another participant, created and linked; the old one is left alone.
+    w.put_order(&contact("new@mail.example")).await;
+    let linked_new = settled(Box::new(|s| {
+        let m = partner_by_order(s, "ord_M0001").unwrap();
+        let people = s["participants"].as_array().unwrap();
+        let new = people.iter().find(|p| p["email"] == "new@mail.example");
+        new.is_some_and(|n| {
+            s["team_members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["exhibitorId"] == m["id"] && l["registeredId"] == n["id"])
+        }) && people.iter().any(|p| p["email"] == "old@mail.example")
+    }))
+    .await;
+    assert!(linked_new, "{}", w.logs());
+
+    // 10 → 15 → 5 → 20, and the Wi-Fi line removed.
+    w.put_order(&quantities(json!([banner(15), wifi.clone()])))
+        .await;
+    assert!(settled(Box::new(|s| q(s, IW_BANNER) == Some(15))).await);
+    w.put_order(&quantities(json!([banner(5), wifi]))).await;
+    let store = w.ns.store.clone();
+    let refused = |floor: i32, desired: i32, product: &'static str| {
+        let store = store.clone();
+        async move {
+            wait_for(Duration::from_secs(20), || async {
+                store.status(Some("salon-sante-2026")).await.unwrap()[0]
+                    .refused_decreases
+                    .iter()
+                    .any(|d| {
+                        d.order_id == "ord_Q0001"
+                            && d.product_id == product
+                            && d.floor == floor
+                            && d.desired == desired
+                    })
+            })
+            .await
+        }
+    };
+    assert!(
+        refused(15, 5, IW_BANNER).await,
+        "15 → 5 refused and recorded"
+    );
+    w.put_order(&quantities(json!([banner(20)]))).await;
+    assert!(settled(Box::new(|s| q(s, IW_BANNER) == Some(20))).await);
+    assert!(
+        refused(1, 0, IW_WIFI).await,
+        "the removed line is a refused decrease to 0"
+    );
+    let s = w.inwink_state().await;
+    assert_eq!(q(&s, IW_WIFI), Some(1), "inwink keeps the Wi-Fi");
+    assert_eq!(s["quantity_decrease_attempts"], 0, "never a lower PUT");
+    let calls = w
+        .http
+        .get(&format!("{}/_sim/calls", w.inwink.base_url()))
+        .await;
+    assert!(
+        !calls["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["method"] == "DELETE"),
+        "nothing is ever deleted"
+    );
+    w.finish().await;
+}
