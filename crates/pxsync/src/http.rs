@@ -19,7 +19,8 @@ use std::fmt::Write;
 pub struct Ops {
     pub service: &'static str,
     pub store: Store,
-    pub nats: Option<async_nats::Client>,
+    /// The service's NATS connection (readiness), and for the projector its consumer (lag).
+    pub bus: Option<pxsync_bus::Bus>,
 }
 
 pub fn router(ops: Ops) -> axum::Router {
@@ -58,19 +59,35 @@ async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
         }
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("postgres: {e}\n")),
     }
-    if let Some(nats) = &ops.nats
-        && nats.connection_state() != async_nats::connection::State::Connected
+    if let Some(bus) = &ops.bus
+        && bus.client().connection_state() != async_nats::connection::State::Connected
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "nats: not connected\n".to_owned(),
         );
     }
+    if let Some(bus) = &ops.bus
+        && ops.service == "pxsync-projector"
+        && let Err(e) = bus.projector_lag().await
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("nats: projector consumer not bound: {e}\n"),
+        );
+    }
     (StatusCode::OK, "ready\n".to_owned())
 }
 
 async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
-    match render_metrics(&ops.store).await {
+    match render_metrics(
+        &ops.store,
+        ops.bus
+            .as_ref()
+            .filter(|_| ops.service == "pxsync-projector"),
+    )
+    .await
+    {
         Ok(text) => (
             StatusCode::OK,
             [("content-type", "text/plain; version=0.0.4")],
@@ -113,13 +130,20 @@ impl Family {
             self.name, self.help, self.name, self.kind
         );
         for (labels, value) in &self.samples {
-            let _ = writeln!(out, "{}{{{labels}}} {value}", self.name);
+            if labels.is_empty() {
+                let _ = writeln!(out, "{} {value}", self.name);
+            } else {
+                let _ = writeln!(out, "{}{{{labels}}} {value}", self.name);
+            }
         }
     }
 }
 
 /// The Prometheus exposition of the namespace's figures.
-pub async fn render_metrics(store: &Store) -> anyhow::Result<String> {
+pub async fn render_metrics(
+    store: &Store,
+    consumer: Option<&pxsync_bus::Bus>,
+) -> anyhow::Result<String> {
     let statuses = store.status(None).await?;
     let mut events = Family::new("pxsync_events_logged", "gauge", "Events in the event log.");
     let mut orders = Family::new(
@@ -170,8 +194,26 @@ pub async fn render_metrics(store: &Store) -> anyhow::Result<String> {
             count,
         );
     }
+    let mut lag = Family::new(
+        "pxsync_projector_pending",
+        "gauge",
+        "Events in the stream not yet delivered to the projector.",
+    );
+    let mut unacked = Family::new(
+        "pxsync_projector_ack_pending",
+        "gauge",
+        "Events delivered to projectors and not yet acknowledged.",
+    );
+    if let Some(bus) = consumer
+        && let Ok((pending, ack_pending)) = bus.projector_lag().await
+    {
+        lag.sample(String::new(), pending);
+        unacked.sample(String::new(), ack_pending);
+    }
     let mut out = String::new();
-    for f in [events, orders, oldest, refused, rejected, heals, calls] {
+    for f in [
+        events, orders, oldest, refused, rejected, heals, calls, lag, unacked,
+    ] {
         f.render(&mut out);
     }
     Ok(out)

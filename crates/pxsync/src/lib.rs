@@ -123,14 +123,14 @@ pub async fn supervise(
     service: &'static str,
     ops: &config::OpsArgs,
     store: pxsync_store::Store,
-    nats: Option<async_nats::Client>,
+    bus: Option<pxsync_bus::Bus>,
     work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let endpoint = http::Ops {
         service,
         store,
-        nats,
+        bus,
     };
     let http = tokio::spawn(http::serve(ops.http_addr, endpoint, shutdown.clone()));
     let mut work = tokio::spawn(work);

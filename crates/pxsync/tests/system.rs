@@ -1137,6 +1137,18 @@ async fn services_report_health_and_metrics_and_stop_on_sigterm() {
         "{text}"
     );
     assert!(!text.contains("claire"), "no personal data in metrics");
+    let projector_metrics = client
+        .get(format!("http://127.0.0.1:{}/metrics", ports[1]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        projector_metrics.contains("\npxsync_projector_pending 0\n"),
+        "consumer lag: {projector_metrics}"
+    );
     for s in &mut w.services {
         let status = s.terminate(Duration::from_secs(10));
         assert_eq!(

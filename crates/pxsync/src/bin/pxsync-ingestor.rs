@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         "pxsync-ingestor",
         &args.ops,
         store,
-        Some(bus.client().clone()),
+        Some(bus.clone()),
         work,
         shutdown,
     )
@@ -109,7 +109,7 @@ async fn from_file(args: FileArgs) -> anyhow::Result<()> {
         "pxsync-ingestor",
         &args.ops,
         store,
-        Some(bus.client().clone()),
+        Some(bus.clone()),
         work,
         shutdown,
     )

@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
         "pxsync-projector",
         &args.ops,
         store,
-        Some(bus.client().clone()),
+        Some(bus.clone()),
         work,
         shutdown,
     )
