@@ -218,3 +218,116 @@ pub async fn render_metrics(
     }
     Ok(out)
 }
+
+/// Exports the same figures as `/metrics` over OTLP: a snapshot refreshed every 10 s (or
+/// `OTEL_METRIC_EXPORT_INTERVAL` milliseconds), read by observable gauges.
+pub fn export_otlp_metrics(
+    meter: opentelemetry::metrics::Meter,
+    store: Store,
+    consumer: Option<pxsync_bus::Bus>,
+    shutdown: Shutdown,
+) {
+    use opentelemetry::KeyValue;
+    use std::sync::{Arc, Mutex};
+    type Samples = Vec<(&'static str, Vec<KeyValue>, f64)>;
+    let snapshot: Arc<Mutex<Samples>> = Arc::default();
+    let names = [
+        "pxsync_events_logged",
+        "pxsync_orders",
+        "pxsync_oldest_waiting_seconds",
+        "pxsync_refused_decreases",
+        "pxsync_rejected_units",
+        "pxsync_heals_recent",
+        "pxsync_inwink_calls",
+        "pxsync_projector_pending",
+        "pxsync_projector_ack_pending",
+    ];
+    for name in names {
+        let snapshot = snapshot.clone();
+        let _gauge = meter
+            .f64_observable_gauge(name)
+            .with_callback(move |observer| {
+                if let Ok(samples) = snapshot.lock() {
+                    for (n, labels, value) in samples.iter() {
+                        if *n == name {
+                            observer.observe(*value, labels);
+                        }
+                    }
+                }
+            })
+            .build();
+    }
+    let every = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis,
+        );
+    tokio::spawn(async move {
+        let _meter = meter;
+        loop {
+            let mut samples: Samples = Vec::new();
+            if let Ok(statuses) = store.status(None).await {
+                for s in &statuses {
+                    let ev = KeyValue::new("event", s.planexpo_event.clone());
+                    samples.push((
+                        "pxsync_events_logged",
+                        vec![ev.clone()],
+                        s.events_logged as f64,
+                    ));
+                    for (state, count) in &s.queue {
+                        samples.push((
+                            "pxsync_orders",
+                            vec![ev.clone(), KeyValue::new("state", state.clone())],
+                            *count as f64,
+                        ));
+                    }
+                    samples.push((
+                        "pxsync_oldest_waiting_seconds",
+                        vec![ev.clone()],
+                        s.oldest_waiting_s.unwrap_or(0.0),
+                    ));
+                    samples.push((
+                        "pxsync_refused_decreases",
+                        vec![ev.clone()],
+                        s.refused_decreases.len() as f64,
+                    ));
+                    samples.push((
+                        "pxsync_rejected_units",
+                        vec![ev.clone()],
+                        s.rejected.len() as f64,
+                    ));
+                    samples.push(("pxsync_heals_recent", vec![ev], s.heals.len() as f64));
+                }
+            }
+            if let Ok(calls) = store.call_counts().await {
+                for (event, op, status, count) in calls {
+                    let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+                    let labels = vec![
+                        KeyValue::new("event", event),
+                        KeyValue::new("operation", op),
+                        KeyValue::new("status", status),
+                    ];
+                    samples.push(("pxsync_inwink_calls", labels, count as f64));
+                }
+            }
+            if let Some(bus) = &consumer
+                && let Ok((pending, ack_pending)) = bus.projector_lag().await
+            {
+                samples.push(("pxsync_projector_pending", Vec::new(), pending as f64));
+                samples.push((
+                    "pxsync_projector_ack_pending",
+                    Vec::new(),
+                    ack_pending as f64,
+                ));
+            }
+            if let Ok(mut s) = snapshot.lock() {
+                *s = samples;
+            }
+            if !shutdown.sleep(every).await {
+                break;
+            }
+        }
+    });
+}

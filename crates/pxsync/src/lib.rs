@@ -127,6 +127,12 @@ pub async fn supervise(
     work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    if let Some(meter) = telemetry::meter() {
+        let consumer = bus
+            .clone()
+            .filter(|_| service == "pxsync-projector" || service == "pxsync");
+        http::export_otlp_metrics(meter, store.clone(), consumer, shutdown.clone());
+    }
     let endpoint = http::Ops {
         service,
         store,

@@ -23,6 +23,16 @@ use tracing_subscriber::{EnvFilter, Layer};
 #[must_use = "dropping the guard flushes and stops the trace exporters"]
 pub struct TelemetryGuard {
     providers: Vec<SdkTracerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+}
+
+static METRICS_EXPORTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// The meter of this process, when OTLP export is configured.
+pub fn meter() -> Option<opentelemetry::metrics::Meter> {
+    METRICS_EXPORTED
+        .get()
+        .map(|()| opentelemetry::global::meter("pxsync"))
 }
 
 impl Drop for TelemetryGuard {
@@ -31,7 +41,37 @@ impl Drop for TelemetryGuard {
             let _ = p.force_flush();
             let _ = p.shutdown();
         }
+        if let Some(m) = &self.meters {
+            let _ = m.force_flush();
+            let _ = m.shutdown();
+        }
     }
+}
+
+fn meter_provider(service: &str) -> anyhow::Result<opentelemetry_sdk::metrics::SdkMeterProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let protocol =
+        std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|_| "http/protobuf".into());
+    let exporter = match protocol.as_str() {
+        "grpc" => opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()?,
+        _ => opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .build()?,
+    };
+    let name = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| service.to_owned());
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(name)
+        .build();
+    Ok(opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter)
+        .with_resource(resource)
+        .build())
 }
 
 /// The modules whose spans belong to each service of `pxsync run`.
@@ -165,11 +205,26 @@ pub fn init_with(service: &str, split: bool) -> TelemetryGuard {
             }
         }
     }
+    let meters = if otlp_configured() {
+        match meter_provider(service) {
+            Ok(m) => {
+                opentelemetry::global::set_meter_provider(m.clone());
+                let _ = METRICS_EXPORTED.set(());
+                Some(m)
+            }
+            Err(e) => {
+                problem = Some(format!("{e:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let _ = tracing_subscriber::registry().with(layers).try_init();
     if let Some(p) = problem {
-        tracing::warn!(error = p, "trace export is off");
+        tracing::warn!(error = p, "OTLP export is off");
     }
-    TelemetryGuard { providers }
+    TelemetryGuard { providers, meters }
 }
 
 /// Installs logging and tracing for one service.

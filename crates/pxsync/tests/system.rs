@@ -1507,16 +1507,18 @@ async fn the_dry_run_shows_exactly_what_enable_then_writes() {
 async fn otlp_capture() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
     let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = bodies.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let kept = kept.clone();
-            async move {
-                kept.lock().unwrap().push(body.to_vec());
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
+    let keep = move |body: axum::body::Bytes| {
+        let kept = kept.clone();
+        async move {
+            kept.lock().unwrap().push(body.to_vec());
+            axum::http::StatusCode::OK
+        }
+    };
+    // Traces and metrics land in the same list: a test looks for bytes, not for a shape.
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(keep.clone()))
+        .route("/v1/metrics", axum::routing::post(keep));
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -1562,6 +1564,7 @@ async fn one_change_is_one_trace_and_no_personal_data_leaks() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), otlp.clone()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/protobuf".into()),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
+        ("OTEL_METRIC_EXPORT_INTERVAL".into(), "300".into()),
         ("RUST_LOG".into(), "trace".into()),
     ]);
     for (name, exe) in [
@@ -1634,6 +1637,16 @@ async fn one_change_is_one_trace_and_no_personal_data_leaks() {
                 .any(|b| contains(b, service.as_bytes()) && contains(b, &trace_bytes)),
             "no span of {service} in trace {trace_hex} among {} exports",
             bodies.len()
+        );
+    }
+    for metric in [
+        "pxsync_orders",
+        "pxsync_inwink_calls",
+        "pxsync_projector_pending",
+    ] {
+        assert!(
+            bodies.iter().any(|b| contains(b, metric.as_bytes())),
+            "metric {metric} was not exported over OTLP"
         );
     }
     // No personal data anywhere.
