@@ -134,6 +134,36 @@ impl World {
         }
     }
 
+    /// A generated salon on the simulators with the demo mask and products, migrated, the mask
+    /// imported and the salon enabled.
+    async fn generated_salon(&self, mask_path: &std::path::Path, orders: u32, seed: u64) {
+        let products: Value = serde_json::from_str(
+            &std::fs::read_to_string(mask_path.with_file_name("inwink-products.json")).unwrap(),
+        )
+        .unwrap();
+        self.http
+            .put(
+                &format!("{}/_sim/products", self.inwink.base_url()),
+                &products,
+            )
+            .await;
+        self.http
+            .post(
+                &format!("{}/_sim/generate", self.planexpo.base_url()),
+                &json!({"orders": orders, "seed": seed}),
+            )
+            .await;
+        self.cli(&["migrate"]);
+        self.cli(&[
+            "mask",
+            "import",
+            "--event",
+            "salon-sante-2026",
+            mask_path.to_str().unwrap(),
+        ]);
+        self.cli(&["enable", "--event", "salon-sante-2026"]);
+    }
+
     async fn put_order(&self, o: &Value) {
         let id = o["id"].as_str().unwrap();
         self.http
@@ -646,28 +676,7 @@ fn differences(state: &Value, exp: &Expected) -> Vec<String> {
 async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
     let mut w = World::new("faults").await;
     let (mask_path, mapped) = demo_mask();
-    let products: Value = serde_json::from_str(
-        &std::fs::read_to_string(mask_path.with_file_name("inwink-products.json")).unwrap(),
-    )
-    .unwrap();
-    w.http
-        .put(&format!("{}/_sim/products", w.inwink.base_url()), &products)
-        .await;
-    w.http
-        .post(
-            &format!("{}/_sim/generate", w.planexpo.base_url()),
-            &json!({"orders": 70, "seed": 7}),
-        )
-        .await;
-    w.cli(&["migrate"]);
-    w.cli(&[
-        "mask",
-        "import",
-        "--event",
-        "salon-sante-2026",
-        mask_path.to_str().unwrap(),
-    ]);
-    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    w.generated_salon(&mask_path, 70, 7).await;
     w.http.post(&format!("{}/_sim/faults", w.inwink.base_url()), &json!({
         "error_rate": 0.2, "after_effect_error_rate": 0.1, "rate_limit_per_s": 20, "token_ttl_s": 2
     })).await;
@@ -1537,28 +1546,7 @@ async fn one_change_is_one_trace_and_no_personal_data_leaks() {
     let mut w = World::new("otel").await;
     let (otlp, bodies) = otlp_capture().await;
     let (mask_path, _) = demo_mask();
-    let products: Value = serde_json::from_str(
-        &std::fs::read_to_string(mask_path.with_file_name("inwink-products.json")).unwrap(),
-    )
-    .unwrap();
-    w.http
-        .put(&format!("{}/_sim/products", w.inwink.base_url()), &products)
-        .await;
-    w.http
-        .post(
-            &format!("{}/_sim/generate", w.planexpo.base_url()),
-            &json!({"orders": 25, "seed": 11}),
-        )
-        .await;
-    w.cli(&["migrate"]);
-    w.cli(&[
-        "mask",
-        "import",
-        "--event",
-        "salon-sante-2026",
-        mask_path.to_str().unwrap(),
-    ]);
-    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    w.generated_salon(&mask_path, 25, 11).await;
     let mut env = w.env();
     env.extend([
         ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), otlp.clone()),
