@@ -29,6 +29,8 @@ pub struct SalonStatus {
     pub events_logged: i64,
     /// The most recent heals, repairs and adoptions.
     pub heals: Vec<crate::Heal>,
+    /// Every heal, repair and adoption recorded.
+    pub heals_total: i64,
     /// inwink partners that look like an order's, created before the sync (adopt with `pxsync link`).
     pub likely_matches: Vec<crate::LikelyMatch>,
 }
@@ -191,9 +193,18 @@ impl Store {
             .ctx("count events")?
             .get(0);
         let heals = self.heals(ev, 20).await?;
+        let heals_total: i64 = c
+            .query_one(
+                "SELECT count(*) FROM heals WHERE planexpo_event = $1",
+                &[&ev],
+            )
+            .await
+            .ctx("count heals")?
+            .get(0);
         let likely_matches = self.likely_matches(ev).await?;
         Ok(SalonStatus {
             heals,
+            heals_total,
             likely_matches,
             planexpo_event: salon.planexpo_event,
             inwink_event_id: salon.inwink_event_id,

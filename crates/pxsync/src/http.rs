@@ -167,9 +167,9 @@ pub async fn render_metrics(
         "Order units rejected by validation.",
     );
     let mut heals = Family::new(
-        "pxsync_heals_recent",
-        "gauge",
-        "Heals, repairs and adoptions among the 20 most recent records.",
+        "pxsync_heals_total",
+        "counter",
+        "Heals of hand deletions, repairs of hand edits and adoptions recorded.",
     );
     let mut calls = Family::new(
         "pxsync_inwink_calls_total",
@@ -185,7 +185,7 @@ pub async fn render_metrics(
         oldest.sample(ev.clone(), s.oldest_waiting_s.unwrap_or(0.0));
         refused.sample(ev.clone(), s.refused_decreases.len());
         rejected.sample(ev.clone(), s.rejected.len());
-        heals.sample(ev, s.heals.len());
+        heals.sample(ev, s.heals_total);
     }
     for (event, op, status, count) in store.call_counts().await? {
         let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
@@ -237,7 +237,7 @@ pub fn export_otlp_metrics(
         "pxsync_oldest_waiting_seconds",
         "pxsync_refused_decreases",
         "pxsync_rejected_units",
-        "pxsync_heals_recent",
+        "pxsync_heals_total",
         "pxsync_inwink_calls",
         "pxsync_projector_pending",
         "pxsync_projector_ack_pending",
@@ -298,7 +298,7 @@ pub fn export_otlp_metrics(
                         vec![ev.clone()],
                         s.rejected.len() as f64,
                     ));
-                    samples.push(("pxsync_heals_recent", vec![ev], s.heals.len() as f64));
+                    samples.push(("pxsync_heals_total", vec![ev], s.heals_total as f64));
                 }
             }
             if let Ok(calls) = store.call_counts().await {
