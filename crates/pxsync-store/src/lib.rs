@@ -12,6 +12,7 @@
 //! What it must never do: store a personal value outside the snapshot columns (calls, errors and
 //! refusals carry no names, e-mails or phones), or mark an order done while a newer mark exists.
 
+mod audit;
 mod deadletter;
 mod emit;
 mod heal;
@@ -20,6 +21,7 @@ mod project;
 mod salons;
 mod status;
 
+pub use audit::*;
 pub use deadletter::*;
 pub use emit::*;
 pub use heal::*;

@@ -125,6 +125,9 @@ pub enum Command {
     /// order's later events wait until then.
     #[command(subcommand)]
     DeadLetter(DeadLetterCommand),
+    /// Audits: the story of an order, or the verification of the event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Adopts an inwink partner created by hand for an order (see the likely matches in `pxsync status`).
     Link {
         #[arg(long)]
@@ -162,6 +165,26 @@ pub struct RunArgs {
     pub emitter: EmitterArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The order's story in time order: revisions observed and what changed, rejected units,
+    /// every inwink call with its result and trace id, refused decreases, heals and adoptions.
+    Order {
+        order: String,
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Verifies every order's hash chain in the event log; exits non-zero at the first broken link.
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,6 +501,48 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             println!("dead letter {id} skipped; the order's later events flow again");
             Ok(())
+        }
+        Command::Audit(AuditCommand::Order {
+            order,
+            event,
+            json,
+            db,
+        }) => {
+            let store = store_now(&db).await?;
+            let trail = store.audit_trail(&event, &order).await?;
+            if trail.is_empty() {
+                bail!("nothing recorded for order {order} in {event}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&trail)?);
+            } else {
+                for e in trail {
+                    let at = pxsync_core::Timestamp::from_datetime(e.at);
+                    let trace = e
+                        .trace_id
+                        .map(|t| format!("  [trace {t}]"))
+                        .unwrap_or_default();
+                    println!("{at}  {}{trace}", e.summary);
+                }
+            }
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { db }) => {
+            let store = store_now(&db).await?;
+            let events = store.event_log_count(None).await?;
+            match store.verify_chains().await? {
+                None => {
+                    println!(
+                        "event log verified: {events} events, every order's hash chain is intact"
+                    );
+                    Ok(())
+                }
+                Some((order, event_id, position)) => {
+                    bail!(
+                        "the hash chain of order {order} is broken at event {event_id} (position {position}): the event log was altered"
+                    )
+                }
+            }
         }
         Command::Link {
             event,

@@ -1860,5 +1860,24 @@ async fn emitter_scenarios_end_in_the_expected_state() {
             .any(|c| c["method"] == "DELETE"),
         "nothing is ever deleted"
     );
+    // The audit tells the story: revisions, calls, the refusals; and the log verifies.
+    let story = w.cli(&["audit", "order", "ord_Q0001", "--event", "salon-sante-2026"]);
+    for line in [
+        "Planexpo revision 1 observed (validated); changed: first_seen, validated",
+        "changed: lines",
+        "decrease refused for product",
+        "inwink set_quantity PUT /{eventId}/exhibitor/{id}/products/{productId}: 200 → applied",
+    ] {
+        assert!(story.contains(line), "the audit lacks {line:?}:\n{story}");
+    }
+    assert!(
+        !story.contains("q@quant"),
+        "no personal data in the audit: {story}"
+    );
+    let verified = w.cli(&["audit", "verify"]);
+    assert!(
+        verified.contains("every order's hash chain is intact"),
+        "{verified}"
+    );
     w.finish().await;
 }
