@@ -69,6 +69,7 @@ impl Store {
                     SELECT q.planexpo_event, q.order_id FROM work_queue q
                     JOIN salons s ON s.planexpo_event = q.planexpo_event
                     WHERE s.enabled AND s.inwink_event_id = ANY($4) AND q.state IN ('pending', 'waiting') AND q.not_before <= now()
+                      AND (s.pilot_orders IS NULL OR q.order_id = ANY(s.pilot_orders))
                       AND (q.claimed_until IS NULL OR q.claimed_until < now())
                     ORDER BY q.not_before
                     LIMIT $1

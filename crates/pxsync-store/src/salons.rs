@@ -15,6 +15,8 @@ pub struct Salon {
     #[serde(with = "time::serde::rfc3339::option")]
     pub enabled_at: Option<OffsetDateTime>,
     pub mask_version: Option<i32>,
+    /// While set, only these orders are written (a pilot before the whole salon).
+    pub pilot_orders: Option<Vec<String>>,
 }
 
 impl Store {
@@ -37,7 +39,8 @@ impl Store {
         let rows = client
             .query(
                 "SELECT s.planexpo_event, s.inwink_event_id, s.enabled, s.enabled_at,
-                        (SELECT max(version) FROM mask_versions m WHERE m.planexpo_event = s.planexpo_event)
+                        (SELECT max(version) FROM mask_versions m WHERE m.planexpo_event = s.planexpo_event),
+                        s.pilot_orders
                  FROM salons s ORDER BY s.planexpo_event",
                 &[],
             )
@@ -51,6 +54,7 @@ impl Store {
                 enabled: r.get(2),
                 enabled_at: r.get(3),
                 mask_version: r.get(4),
+                pilot_orders: r.get(5),
             })
             .collect())
     }
@@ -69,15 +73,31 @@ impl Store {
     /// it writes), so when this returns no process writes to inwink for this salon any more.
     /// Enabling marks every order of the salon, so the emitters plan the whole event.
     pub async fn set_enabled(&self, planexpo_event: &str, enabled: bool) -> Result<bool> {
+        self.switch(planexpo_event, enabled, None).await
+    }
+
+    /// Enables a pilot: only `orders` are written until the salon is enabled as a whole.
+    pub async fn enable_pilot(&self, planexpo_event: &str, orders: &[String]) -> Result<bool> {
+        self.switch(planexpo_event, true, Some(orders)).await
+    }
+
+    async fn switch(
+        &self,
+        planexpo_event: &str,
+        enabled: bool,
+        pilot: Option<&[String]>,
+    ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
+        let pilot: Option<Vec<String>> = pilot.map(<[String]>::to_vec);
         let n = tx
             .execute(
                 "UPDATE salons SET enabled = $2,
                     enabled_at = CASE WHEN $2 THEN now() ELSE enabled_at END,
-                    disabled_at = CASE WHEN $2 THEN disabled_at ELSE now() END
+                    disabled_at = CASE WHEN $2 THEN disabled_at ELSE now() END,
+                    pilot_orders = CASE WHEN $2 THEN $3 ELSE pilot_orders END
                  WHERE planexpo_event = $1",
-                &[&planexpo_event, &enabled],
+                &[&planexpo_event, &enabled, &pilot],
             )
             .await
             .ctx("switch the salon")?;

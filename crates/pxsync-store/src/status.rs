@@ -11,6 +11,8 @@ pub struct SalonStatus {
     pub planexpo_event: String,
     pub inwink_event_id: String,
     pub enabled: bool,
+    /// A pilot's orders, while only they are written.
+    pub pilot_orders: Option<Vec<String>>,
     pub mask_version: Option<i32>,
     /// Orders known to the projector.
     pub orders: i64,
@@ -209,6 +211,7 @@ impl Store {
             planexpo_event: salon.planexpo_event,
             inwink_event_id: salon.inwink_event_id,
             enabled: salon.enabled,
+            pilot_orders: salon.pilot_orders.clone(),
             mask_version: salon.mask_version,
             orders,
             queue,

@@ -69,6 +69,10 @@ pub enum Command {
     Enable {
         #[arg(long)]
         event: String,
+        /// A pilot: only these orders (comma-separated) are written; `enable` without it then
+        /// opens the whole salon.
+        #[arg(long, value_delimiter = ',')]
+        orders: Option<Vec<String>>,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -386,8 +390,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Enable { event, db } => {
+        Command::Enable { event, orders, db } => {
             let store = store_now(&db).await?;
+            if let Some(orders) = orders.filter(|o| !o.is_empty()) {
+                if !store.enable_pilot(&event, &orders).await? {
+                    bail!(
+                        "unknown event {event}: import its mask first (pxsync mask import --event {event} FILE)"
+                    );
+                }
+                println!(
+                    "{event}: pilot enabled: only orders {} are written to inwink; `pxsync enable --event {event}` opens the whole salon",
+                    orders.join(", ")
+                );
+                return Ok(());
+            }
             if !store.set_enabled(&event, true).await? {
                 bail!(
                     "unknown event {event}: import its mask first (pxsync mask import --event {event} FILE)"
@@ -617,6 +633,9 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
             q("waiting"),
             q("parked")
         );
+        if let Some(pilot) = s.pilot_orders.as_ref().filter(|_| s.enabled) {
+            let _ = writeln!(out, "  PILOT: only orders {} are written", pilot.join(", "));
+        }
         if let Some(age) = s.oldest_waiting_s {
             let _ = writeln!(out, "  oldest waiting: {age:.1} s");
         }

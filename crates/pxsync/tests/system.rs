@@ -1881,3 +1881,58 @@ async fn emitter_scenarios_end_in_the_expected_state() {
     );
     w.finish().await;
 }
+
+/// A pilot writes only the named orders; `enable` without `--orders` then opens the salon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pilot_writes_only_its_orders_until_the_salon_opens() {
+    let mut w = World::new("pilot").await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    for (id, company) in [
+        ("ord_A0001", "Pilote Un"),
+        ("ord_B0002", "Pilote Deux"),
+        ("ord_C0003", "Après"),
+    ] {
+        w.put_order(&order(
+            id,
+            id,
+            "validated",
+            company,
+            &format!("{}@pilot.example", &id[4..]),
+            None,
+            json!([]),
+        ))
+        .await;
+    }
+    let out = w.cli(&[
+        "enable",
+        "--event",
+        "salon-sante-2026",
+        "--orders",
+        "ord_A0001,ord_B0002",
+    ]);
+    assert!(out.contains("pilot enabled"), "{out}");
+    w.start_services();
+    let pilots = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        partner_by_order(&s, "ord_A0001").is_some() && partner_by_order(&s, "ord_B0002").is_some()
+    })
+    .await;
+    assert!(pilots, "{}", w.logs());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        partner_by_order(&w.inwink_state().await, "ord_C0003").is_none(),
+        "an order outside the pilot was written"
+    );
+    assert!(
+        w.cli(&["status", "--event", "salon-sante-2026"])
+            .contains("PILOT: only orders ord_A0001, ord_B0002 are written")
+    );
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    let opened = wait_for(Duration::from_secs(30), || async {
+        partner_by_order(&w.inwink_state().await, "ord_C0003").is_some()
+    })
+    .await;
+    assert!(opened, "the whole salon did not open:\n{}", w.logs());
+    w.finish().await;
+}
