@@ -199,3 +199,39 @@ async fn mark_salon(tx: &tokio_postgres::Transaction<'_>, planexpo_event: &str) 
         .ctx("mark the salon's orders")?;
     Ok(())
 }
+
+impl Store {
+    /// Records a catalogue's fingerprint as the preflight saw it (one per salon and side).
+    pub async fn record_catalog_fingerprint(
+        &self,
+        planexpo_event: &str,
+        side: &str,
+        fingerprint: &str,
+        products: &serde_json::Value,
+    ) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO catalog_fingerprints (planexpo_event, side, fingerprint, products) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (planexpo_event, side) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+                     products = EXCLUDED.products, recorded_at = now()",
+                &[&planexpo_event, &side, &fingerprint, products],
+            )
+            .await
+            .ctx("record the catalogue fingerprint")?;
+        Ok(())
+    }
+
+    /// Orders of the salon by Planexpo status (from the folded snapshots).
+    pub async fn orders_by_status(&self, planexpo_event: &str) -> Result<Vec<(String, String)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT order_id, coalesce(state->'snapshot'->>'status', '') FROM order_state WHERE planexpo_event = $1 ORDER BY order_id",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the orders' statuses")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

@@ -66,9 +66,18 @@ pub enum Command {
     #[command(subcommand)]
     Mask(MaskCommand),
     /// Starts writing to inwink for a salon (and plans the whole salon).
+    #[command(
+        after_help = "With the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* settings in the environment, enable first runs the preflight: technical failures block, organisational ones warn (--strict: block too)."
+    )]
     Enable {
         #[arg(long)]
         event: String,
+        /// Block on organisational preflight warnings too (and when the preflight cannot run).
+        #[arg(long)]
+        strict: bool,
+        /// Orders that are tests, not counted among the real validated orders.
+        #[arg(long, value_delimiter = ',')]
+        test_orders: Vec<String>,
         /// A pilot: only these orders (comma-separated) are written; `enable` without it then
         /// opens the whole salon.
         #[arg(long, value_delimiter = ',')]
@@ -132,6 +141,24 @@ pub enum Command {
     /// Audits: the story of an order, or the verification of the event log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The checklist before going live, each failure with its fix (reads both APIs, writes nothing to inwink).
+    Preflight {
+        #[arg(long)]
+        event: String,
+        /// Orders that are tests, not counted among the real validated orders.
+        #[arg(long, value_delimiter = ',')]
+        test_orders: Vec<String>,
+        #[arg(long)]
+        strict: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        planexpo: PlanexpoArgs,
+        #[command(flatten)]
+        inwink: InwinkArgs,
+    },
     /// Adopts an inwink partner created by hand for an order (see the likely matches in `pxsync status`).
     Link {
         #[arg(long)]
@@ -390,8 +417,46 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Enable { event, orders, db } => {
+        Command::Enable {
+            event,
+            strict,
+            test_orders,
+            orders,
+            db,
+        } => {
             let store = store_now(&db).await?;
+            #[derive(Parser)]
+            struct Apis {
+                #[command(flatten)]
+                planexpo: PlanexpoArgs,
+                #[command(flatten)]
+                inwink: InwinkArgs,
+            }
+            match Apis::try_parse_from(["pxsync-enable"]) {
+                Ok(apis) => {
+                    let tests = test_orders.into_iter().collect();
+                    let report = crate::preflight::preflight(
+                        &store,
+                        &apis.planexpo.client()?,
+                        &apis.inwink.reader()?,
+                        &event,
+                        &tests,
+                    )
+                    .await?;
+                    eprint!("{}", report.render());
+                    if !report.passes(strict) {
+                        bail!(
+                            "preflight failed: {event} stays disabled (fix what is listed above, then enable again)"
+                        );
+                    }
+                }
+                Err(_) if strict => bail!(
+                    "--strict: the preflight needs the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* settings"
+                ),
+                Err(_) => eprintln!(
+                    "preflight skipped: the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* settings are not all set"
+                ),
+            }
             if let Some(orders) = orders.filter(|o| !o.is_empty()) {
                 if !store.enable_pilot(&event, &orders).await? {
                     bail!(
@@ -559,6 +624,35 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
             }
+        }
+        Command::Preflight {
+            event,
+            test_orders,
+            strict,
+            json,
+            db,
+            planexpo,
+            inwink,
+        } => {
+            let store = store_now(&db).await?;
+            let tests = test_orders.into_iter().collect();
+            let report = crate::preflight::preflight(
+                &store,
+                &planexpo.client()?,
+                &inwink.reader()?,
+                &event,
+                &tests,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            if !report.passes(strict) {
+                bail!("preflight of {event}: not ready to go live");
+            }
+            Ok(())
         }
         Command::Link {
             event,

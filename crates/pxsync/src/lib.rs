@@ -16,6 +16,7 @@ pub mod emitter;
 pub mod http;
 pub mod ingestor;
 pub mod inspector;
+pub mod preflight;
 pub mod projector;
 pub mod salons;
 pub mod telemetry;

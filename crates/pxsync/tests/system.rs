@@ -59,6 +59,11 @@ impl World {
             ]}),
         )
         .await;
+        http.put(
+            &format!("{}/_sim/catalog", planexpo.base_url()),
+            &pxsync_sim::planexpo::demo_catalog(),
+        )
+        .await;
         World {
             ns: TestNamespace::new(tag).await,
             planexpo,
@@ -1934,5 +1939,78 @@ async fn a_pilot_writes_only_its_orders_until_the_salon_opens() {
     })
     .await;
     assert!(opened, "the whole salon did not open:\n{}", w.logs());
+    w.finish().await;
+}
+
+/// The preflight: technical problems block `enable` (the salon stays disabled) and say what to
+/// fix; organisational ones only warn, unless --strict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_blocks_enable_on_technical_problems_only() {
+    let w = World::new("preflight").await;
+    w.cli(&["migrate"]);
+    let path = w.dir.join("broken.csv");
+    std::fs::write(&path, "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\nBannière 2x1 m,prd_banner_2x1,Bannière,00000000-0000-4000-8000-000000000000\n").unwrap();
+    w.cli(&[
+        "mask",
+        "import",
+        "--event",
+        "salon-sante-2026",
+        path.to_str().unwrap(),
+    ]);
+    let (ok, out, err) = run_command(CLI, &["enable", "--event", "salon-sante-2026"], &w.env());
+    assert!(
+        !ok,
+        "a mask naming an unknown inwink product must block enable: {out}{err}"
+    );
+    assert!(err.contains("[FAIL] mask: row 2: inwink product 00000000-0000-4000-8000-000000000000 is not a partner product of the event"), "{err}");
+    assert!(
+        !w.ns
+            .store
+            .salon("salon-sante-2026")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled,
+        "the salon stays disabled"
+    );
+    let mut bad_secret = w.env();
+    bad_secret.push(("PXSYNC_INWINK_CLIENT_SECRET".into(), "wrong".into()));
+    let (ok, out, _) = run_command(
+        CLI,
+        &["preflight", "--event", "salon-sante-2026"],
+        &bad_secret,
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("[FAIL] inwink")
+            && out.contains("fix: check PXSYNC_INWINK_CLIENT_ID, PXSYNC_INWINK_CLIENT_SECRET"),
+        "{out}"
+    );
+    assert!(!out.contains("wrong"), "the secret is not echoed: {out}");
+    // A correct mask: only organisational warnings (no orders yet), so enable goes on; --strict blocks.
+    w.import_mask();
+    let (ok, _, err) = run_command(
+        CLI,
+        &["enable", "--event", "salon-sante-2026", "--strict"],
+        &w.env(),
+    );
+    assert!(
+        !ok && err.contains("[WARN] validated orders: 0 real validated orders"),
+        "{err}"
+    );
+    let (ok, out, err) = run_command(CLI, &["enable", "--event", "salon-sante-2026"], &w.env());
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains("[ok  ] mask") && err.contains("[ok  ] catalogue fingerprints"),
+        "{err}"
+    );
+    assert!(
+        w.ns.store
+            .salon("salon-sante-2026")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
     w.finish().await;
 }
