@@ -69,13 +69,20 @@ echo "== The mask: drafted from both catalogues (.xlsx), validated, imported (na
 "$BIN/pxsync" mask draft --event $EVENT "$WORK/mask.xlsx"
 "$BIN/pxsync" mask validate "$WORK/mask.xlsx" 2>&1 | tail -n 3
 "$BIN/pxsync" mask import --event $EVENT "$WORK/mask.xlsx" 2>/dev/null
-"$BIN/pxsync" enable --event $EVENT
 
 echo "== pxsync run (ingestor + projector + emitter)"
 "$BIN/pxsync" run >"$WORK/pxsync-run.log" 2>&1 &
 PIDS+=($!)
 export PXSYNC_RUN_PID=$!
 HELPER=(python3 scripts/demo/demo.py "$PX" "$IW" "$BIN/pxsync" "$EVENT" scripts/demo/mask.csv)
+"${HELPER[@]}" projected
+echo
+echo "== The salon is still disabled: orders are in the event log, nothing is written. The dry run:"
+"$BIN/pxsync" dry-run --event $EVENT | head -n 14
+echo "   ..."
+echo
+echo "== pxsync enable (the preflight runs first)"
+"$BIN/pxsync" enable --event $EVENT
 "${HELPER[@]}" wait
 echo
 "$BIN/pxsync" status --event $EVENT | head -25

@@ -165,7 +165,15 @@ def scenario(smoke):
 
 if __name__ == "__main__":
     cmd = sys.argv[6]
-    if cmd == "wait":
+    if cmd == "projected":
+        deadline = time.time() + 120
+        expected = len(orders())
+        while status()["orders"] < expected:
+            if time.time() > deadline:
+                raise SystemExit("demo: the orders were not projected")
+            time.sleep(0.3)
+        print(f"   {expected} orders observed, logged and projected")
+    elif cmd == "wait":
         wait_converged(120)
         overview()
     elif cmd == "scenario":

@@ -1,7 +1,7 @@
 //! One telemetry setup for every binary:
 //! - logs: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), JSON when
 //!   `PXSYNC_LOG_FORMAT=json`; the dependencies that log query parameters or bodies
-//!   (`tokio_postgres`, `hyper`, `reqwest`, `async_nats`, `h2`, `tonic`) are capped at `info`, so
+//!   (`tokio_postgres`, `hyper`, `reqwest`, `async_nats`, `h2`, `tonic`) are capped at `warn`, so
 //!   even `RUST_LOG=trace` cannot put personal data in the logs;
 //! - traces: OpenTelemetry through the OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //!   `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, over `OTEL_EXPORTER_OTLP_PROTOCOL`
@@ -140,7 +140,7 @@ fn log_filter() -> EnvFilter {
         "tonic",
         "opentelemetry",
     ] {
-        if let Ok(d) = format!("{noisy}=info").parse() {
+        if let Ok(d) = format!("{noisy}=warn").parse() {
             filter = filter.add_directive(d);
         }
     }
