@@ -31,6 +31,8 @@ pub struct ReconcileContext {
     pub linked: bool,
     pub floors: BTreeMap<String, u32>,
     pub floors_uncertain: bool,
+    /// inwink products of broken mappings: held until the mask is fixed.
+    pub broken_products: std::collections::BTreeSet<String>,
 }
 
 /// How a reconcile ended.
@@ -303,7 +305,18 @@ impl Store {
             floors.insert(r.get::<_, String>(0), floor.max(0) as u32);
             floors_uncertain |= r.get::<_, bool>(2);
         }
+        let broken_products = client
+            .query(
+                "SELECT inwink_product_id FROM broken_mappings WHERE planexpo_event = $1",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the broken mappings")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         Ok(ReconcileContext {
+            broken_products,
             inwink_event_id,
             desired,
             participant,

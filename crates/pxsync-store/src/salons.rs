@@ -152,6 +152,13 @@ impl Store {
             .await
             .ctx("recompute the desired state")?;
         }
+        // A new mask is the fix of a broken mapping: its products are checked again as they sync.
+        tx.execute(
+            "DELETE FROM broken_mappings WHERE planexpo_event = $1",
+            &[&planexpo_event],
+        )
+        .await
+        .ctx("clear the broken mappings")?;
         mark_salon(&tx, planexpo_event).await?;
         tx.commit().await.ctx("commit")?;
         Ok(version)
@@ -233,5 +240,54 @@ impl Store {
             .await
             .ctx("read the orders' statuses")?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+/// A mapped product inwink no longer knows.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokenMapping {
+    pub inwink_product_id: String,
+    pub mask_row: Option<i32>,
+    pub reason: String,
+}
+
+impl Store {
+    /// Records a broken mapping (once per product) and returns whether it is new.
+    pub async fn record_broken_mapping(
+        &self,
+        planexpo_event: &str,
+        inwink_product_id: &str,
+        mask_row: Option<i32>,
+        reason: &str,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "INSERT INTO broken_mappings (planexpo_event, inwink_product_id, mask_row, reason) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&planexpo_event, &inwink_product_id, &mask_row, &reason],
+            )
+            .await
+            .ctx("record the broken mapping")?;
+        Ok(n == 1)
+    }
+
+    pub async fn broken_mappings(&self, planexpo_event: &str) -> Result<Vec<BrokenMapping>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT inwink_product_id, mask_row, reason FROM broken_mappings WHERE planexpo_event = $1 ORDER BY mask_row, inwink_product_id",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the broken mappings")?;
+        Ok(rows
+            .iter()
+            .map(|r| BrokenMapping {
+                inwink_product_id: r.get(0),
+                mask_row: r.get(1),
+                reason: r.get(2),
+            })
+            .collect())
     }
 }

@@ -33,6 +33,8 @@ pub struct SalonStatus {
     pub heals: Vec<crate::Heal>,
     /// Every heal, repair and adoption recorded.
     pub heals_total: i64,
+    /// Mapped products inwink no longer knows: what to fix in the mask.
+    pub broken_mappings: Vec<crate::BrokenMapping>,
     /// inwink partners that look like an order's, created before the sync (adopt with `pxsync link`).
     pub likely_matches: Vec<crate::LikelyMatch>,
 }
@@ -204,10 +206,12 @@ impl Store {
             .ctx("count heals")?
             .get(0);
         let likely_matches = self.likely_matches(ev).await?;
+        let broken_mappings = self.broken_mappings(ev).await?;
         Ok(SalonStatus {
             heals,
             heals_total,
             likely_matches,
+            broken_mappings,
             planexpo_event: salon.planexpo_event,
             inwink_event_id: salon.inwink_event_id,
             enabled: salon.enabled,

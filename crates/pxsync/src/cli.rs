@@ -768,6 +768,9 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
                 h.detail
             );
         }
+        for b in &s.broken_mappings {
+            let _ = writeln!(out, "  {}", b.reason);
+        }
         for m in &s.likely_matches {
             let _ = writeln!(
                 out,

@@ -58,7 +58,11 @@ pub async fn dry_run(
     };
     for order_id in ids {
         let mut ctx = store.reconcile_context(ev, &order_id).await?;
-        let Some(desired) = ctx.desired.clone() else {
+        let Some(desired) = ctx
+            .desired
+            .as_ref()
+            .map(|d| crate::emitter::with_broken_held(d, &ctx.broken_products))
+        else {
             continue;
         };
         // Look at inwink where pxsync has no record yet.

@@ -181,6 +181,7 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
         let Some(desired) = &ctx.desired else {
             return Ok(Finish::Done);
         };
+        let desired = &with_broken_held(desired, &ctx.broken_products);
         let plan = plan_order(PlanInput {
             desired,
             participant: ctx.participant.as_ref(),
@@ -562,6 +563,23 @@ async fn execute(
                             .await?;
                         return Ok(Step::Replan);
                     }
+                    Err(e) if is_not_found(&e, "product_not_found") => {
+                        // A mapping problem, never a reason to recreate the partner: the
+                        // product's lines wait, the order's other products go on.
+                        record(
+                            store,
+                            claim,
+                            op,
+                            Some(404),
+                            Some("product_not_found"),
+                            "mapping_broken",
+                        )
+                        .await?;
+                        // Nothing was written: the quantity is certain again.
+                        store.record_floor(ev, order, product_id, 0, false).await?;
+                        mapping_broken(store, ev, product_id).await?;
+                        return Ok(Step::Replan);
+                    }
                     Err(e) => {
                         if e.outcome_unknown() {
                             store
@@ -665,4 +683,54 @@ async fn observe(
         }
     }
     Ok(Ok(()))
+}
+
+/// The desired order with the products of broken mappings held (they wait for the mask fix).
+pub fn with_broken_held(
+    desired: &pxsync_core::desired::DesiredOrder,
+    broken: &std::collections::BTreeSet<String>,
+) -> pxsync_core::desired::DesiredOrder {
+    let mut d = desired.clone();
+    d.held_products.extend(
+        broken
+            .iter()
+            .filter(|p| d.products.contains_key(*p))
+            .cloned(),
+    );
+    d
+}
+
+/// Records that a mapped inwink product is gone, naming the mask row to fix.
+pub async fn mapping_broken(
+    store: &Store,
+    ev: &str,
+    inwink_product_id: &str,
+) -> anyhow::Result<()> {
+    let row = store.current_mask(ev).await?.and_then(|(_, mask)| {
+        mask.products
+            .values()
+            .find(|m| m.inwink_product_id == inwink_product_id)
+            .map(|m| (m.row, m.planexpo_product_name.clone()))
+    });
+    let (mask_row, reason) = match &row {
+        Some((r, name)) => (
+            Some(*r as i32),
+            format!(
+                "mapping broken: inwink product {inwink_product_id} (for \"{name}\") no longer exists on inwink: fix mask row {r} (column D), then pxsync mask import; its lines wait, every other product keeps syncing"
+            ),
+        ),
+        None => (
+            None,
+            format!(
+                "mapping broken: inwink product {inwink_product_id} no longer exists on inwink: fix the mask, then pxsync mask import"
+            ),
+        ),
+    };
+    if store
+        .record_broken_mapping(ev, inwink_product_id, mask_row, &reason)
+        .await?
+    {
+        tracing::warn!(event = ev, product = inwink_product_id, row = ?mask_row, "mapping broken: a mapped inwink product no longer exists");
+    }
+    Ok(())
 }

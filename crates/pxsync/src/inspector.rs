@@ -247,6 +247,20 @@ pub async fn inspect_salon(
             Some(_) => {}
         }
     }
+    // Mapped products that vanished from inwink (found here even when no order changes).
+    if enabled && let Some((_, mask)) = store.current_mask(ev).await? {
+        let products = match reader.event_products().await {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let known: std::collections::BTreeSet<&str> =
+            products.iter().map(|p| p.id.as_str()).collect();
+        for m in mask.products.values() {
+            if !known.contains(m.inwink_product_id.as_str()) {
+                crate::emitter::mapping_broken(store, ev, &m.inwink_product_id).await?;
+            }
+        }
+    }
     // Partners created by hand before the sync.
     let mut by_name: BTreeMap<String, Vec<&pxsync_inwink::Partner>> = BTreeMap::new();
     for p in partners

@@ -2014,3 +2014,88 @@ async fn the_preflight_blocks_enable_on_technical_problems_only() {
     );
     w.finish().await;
 }
+
+/// A mapped product deleted on inwink after go-live breaks that mapping only: one record says
+/// which mask row to fix, its lines wait, the order's other products keep syncing, nothing is
+/// parked or recreated; a mask re-import clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_product_breaks_its_mapping_only() {
+    let mut w = World::new("broken").await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    w.cli(&["enable", "--event", "salon-sante-2026"]);
+    // Someone deletes the Wi-Fi product on inwink after set-up.
+    w.http
+        .put(
+            &format!("{}/_sim/products", w.inwink.base_url()),
+            &json!({"data": [{"id": IW_BANNER, "name": "Bannière 2x1 m"}]}),
+        )
+        .await;
+    let lines = json!([
+        {"product_id": "prd_banner_2x1", "product_name": "Bannière 2x1 m", "quantity": 3},
+        {"product_id": "opt_wifi", "product_name": "Wi-Fi stand", "quantity": 1}
+    ]);
+    w.put_order(&order(
+        "ord_A0001",
+        "SX-1",
+        "validated",
+        "Acme",
+        "a@acme.example",
+        None,
+        lines,
+    ))
+    .await;
+    w.start_services();
+    let store = w.ns.store.clone();
+    let flagged = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        let status = store.status(Some("salon-sante-2026")).await.unwrap();
+        partner_by_order(&s, "ord_A0001").is_some_and(|p| p["products"][IW_BANNER] == 3)
+            && !status[0].broken_mappings.is_empty()
+    })
+    .await;
+    assert!(flagged, "{}", w.logs());
+    let status = store.status(Some("salon-sante-2026")).await.unwrap();
+    assert_eq!(status[0].broken_mappings.len(), 1);
+    assert!(
+        status[0].broken_mappings[0]
+            .reason
+            .contains("fix mask row 3"),
+        "{:?}",
+        status[0].broken_mappings
+    );
+    assert!(
+        status[0].parked.is_empty(),
+        "the order is not parked: {:?}",
+        status[0].parked
+    );
+    assert!(
+        status[0].heals.is_empty(),
+        "a vanished product is never a reason to recreate a partner"
+    );
+    assert!(
+        w.cli(&["status", "--event", "salon-sante-2026"])
+            .contains("mapping broken: inwink product")
+    );
+    assert_eq!(
+        w.inwink_state().await["partners"].as_array().unwrap().len(),
+        1
+    );
+    // The organiser fixes the mask (the Wi-Fi row removed): the record is cleared.
+    let fixed = w.dir.join("fixed.csv");
+    std::fs::write(&fixed, format!("planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\nBannière 2x1 m,prd_banner_2x1,Bannière 2x1 m,{IW_BANNER}\n")).unwrap();
+    w.cli(&[
+        "mask",
+        "import",
+        "--event",
+        "salon-sante-2026",
+        fixed.to_str().unwrap(),
+    ]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        store.status(Some("salon-sante-2026")).await.unwrap()[0]
+            .broken_mappings
+            .is_empty()
+    );
+    w.finish().await;
+}
