@@ -685,7 +685,10 @@ async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
     w.http.post(&format!("{}/_sim/faults", w.inwink.base_url()), &json!({
         "error_rate": 0.2, "after_effect_error_rate": 0.1, "rate_limit_per_s": 20, "token_ttl_s": 2
     })).await;
-    let env = w.env();
+    let mut env = w.env();
+    // Each emitter keeps 6 orders in flight (two connections each, plus one).
+    env.push(("PXSYNC_EMITTER_CONCURRENCY".into(), "6".into()));
+    env.push(("PXSYNC_DATABASE_POOL_SIZE".into(), "14".into()));
     for (name, exe) in [
         ("ingestor", INGESTOR),
         ("projector", PROJECTOR),
