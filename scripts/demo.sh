@@ -31,7 +31,7 @@ cleanup() {
   return 0
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "demo stopped (Ctrl-C): cleaning up"; exit 0' INT TERM
 
 start_sim() { # kind -> prints base url
   local log="$WORK/sim-$1.log"
@@ -58,7 +58,7 @@ export PXSYNC_PLANEXPO_POLL_INTERVAL=500ms
 export PXSYNC_INWINK_BASE_URL="$IW" PXSYNC_INWINK_TOKEN_URL="$IW/oauth/token"
 export PXSYNC_INWINK_CLIENT_ID=pxsync-sim PXSYNC_INWINK_CLIENT_SECRET=inwink-sim-secret
 export PXSYNC_INWINK_EVENT_ID=8c1f5a2e-3b4d-4e6f-9a7b-1c2d3e4f5a6b
-export PXSYNC_DATABASE_POOL_SIZE=8 RUST_LOG="${RUST_LOG:-warn}"
+export PXSYNC_DATABASE_POOL_SIZE=10 RUST_LOG="${RUST_LOG:-warn}"
 
 echo "== Generating a salon of 60 orders on Planexpo (French exhibitors, co-exhibitors, options, drafts)"
 curl -fsS -X POST "$PX/_sim/generate" -H 'content-type: application/json' -d '{"orders": 60, "seed": 2026}'; echo
