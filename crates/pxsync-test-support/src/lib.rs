@@ -38,7 +38,10 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// A new namespace `t_<tag>_<random>`, migrated, with its stream created.
     pub async fn new(tag: &str) -> TestNamespace {
-        let name = format!("t_{tag}_{:08x}", fastrand::u32(..));
+        let born = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!("t_{tag}_{born:x}_{:04x}", fastrand::u16(..));
         let ns = Namespace::new(&name).expect("test namespace");
         let store = Store::connect(&database_url(), &ns, 3).expect("database url");
         tokio::time::timeout(Duration::from_secs(20), store.migrate())
@@ -77,7 +80,47 @@ impl TestNamespace {
                     nats_url()
                 )
             });
-        TestNamespace { ns, store, bus }
+        let me = TestNamespace { ns, store, bus };
+        me.sweep_leftovers(born).await;
+        me
+    }
+
+    /// Removes what tests that died before their cleanup left, once it is over an hour old
+    /// (test namespaces carry their creation time). Never touches a namespace of another kind.
+    async fn sweep_leftovers(&self, now: u64) {
+        let Ok(client) = self.store.client().await else {
+            return;
+        };
+        let Ok(rows) = client
+            .query(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pxsync\\_t\\_%'",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let schema: String = row.get(0);
+            let ns = schema.trim_start_matches("pxsync_");
+            let parts: Vec<&str> = ns.split('_').collect();
+            let Some(born) = parts
+                .len()
+                .checked_sub(2)
+                .and_then(|i| u64::from_str_radix(parts[i], 16).ok())
+            else {
+                continue;
+            };
+            if now.saturating_sub(born) < 3600 || !(1_600_000_000..=now).contains(&born) {
+                continue;
+            }
+            if let Ok(old) = Namespace::new(ns) {
+                let _ = self.bus.jetstream().delete_stream(old.stream()).await;
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", old.schema()))
+                    .await;
+            }
+        }
     }
 
     /// The environment a pxsync process needs to use this namespace.
