@@ -357,21 +357,7 @@ async fn execute(
                         Ok(200)
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(
-                            store,
-                            claim,
-                            op,
-                            Some(404),
-                            Some("partner_not_found"),
-                            "missing",
-                        )
-                        .await?;
-                        tracing::info!(order, "partner deleted on inwink: recreating it");
-                        store.forget_partner(ev, order).await?;
-                        store
-                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
-                            .await?;
-                        return Ok(Step::Replan);
+                        return partner_gone(store, claim, op).await;
                     }
                     Err(e) => {
                         if e.outcome_unknown() {
@@ -478,20 +464,7 @@ async fn execute(
                         continue;
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(
-                            store,
-                            claim,
-                            op,
-                            Some(404),
-                            Some("partner_not_found"),
-                            "missing",
-                        )
-                        .await?;
-                        store.forget_partner(ev, order).await?;
-                        store
-                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
-                            .await?;
-                        return Ok(Step::Replan);
+                        return partner_gone(store, claim, op).await;
                     }
                     Err(e) if is_not_found(&e, "participant_not_found") => {
                         record(
@@ -548,20 +521,7 @@ async fn execute(
                         return Ok(Step::Replan);
                     }
                     Err(e) if is_not_found(&e, "partner_not_found") => {
-                        record(
-                            store,
-                            claim,
-                            op,
-                            Some(404),
-                            Some("partner_not_found"),
-                            "missing",
-                        )
-                        .await?;
-                        store.forget_partner(ev, order).await?;
-                        store
-                            .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
-                            .await?;
-                        return Ok(Step::Replan);
+                        return partner_gone(store, claim, op).await;
                     }
                     Err(e) if is_not_found(&e, "product_not_found") => {
                         // A mapping problem, never a reason to recreate the partner: the
@@ -733,4 +693,26 @@ pub async fn mapping_broken(
         tracing::warn!(event = ev, product = inwink_product_id, row = ?mask_row, "mapping broken: a mapped inwink product no longer exists");
     }
     Ok(())
+}
+
+/// The order's partner was deleted by hand on inwink: forget it (its floors stay), record the
+/// heal, and plan again, which recreates it with its fields, its products at their floor and its
+/// team links.
+async fn partner_gone(store: &Store, claim: &Claim, op: &Op) -> anyhow::Result<Step> {
+    let (ev, order) = (claim.planexpo_event.as_str(), claim.order_id.as_str());
+    record(
+        store,
+        claim,
+        op,
+        Some(404),
+        Some("partner_not_found"),
+        "missing",
+    )
+    .await?;
+    tracing::info!(order, "partner deleted on inwink: recreating it");
+    store.forget_partner(ev, order).await?;
+    store
+        .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
+        .await?;
+    Ok(Step::Replan)
 }
