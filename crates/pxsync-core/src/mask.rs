@@ -176,3 +176,140 @@ mod tests {
         assert!(mask.inwink_product("prd_stand").is_none());
     }
 }
+
+/// One side of a mask row while resolving: (side, name column, id column, catalogue, the id,
+/// the name).
+type Side<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [(String, String)],
+    &'a mut Option<String>,
+    &'a str,
+);
+
+/// Fills the ids the organiser left empty from the two catalogues, by exact name (column B from
+/// column A in Planexpo's catalogue, column D from column C in inwink's products), and checks
+/// the names given next to ids. A name that matches nothing or several products is an error
+/// naming the row; a column A that differs from the Planexpo name of the id in B is a warning.
+/// A row with no name on a side stays unmapped on that side.
+pub fn resolve_ids(
+    rows: &[MaskRow],
+    planexpo: &[(String, String)],
+    inwink: &[(String, String)],
+) -> (Vec<MaskRow>, Vec<MaskIssue>) {
+    let mut issues = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    let issue = |severity, row, column: &str, message: String| MaskIssue {
+        severity,
+        row,
+        column: column.to_owned(),
+        message,
+    };
+    for r in rows {
+        let mut r = r.clone();
+        let sides: [Side<'_>; 2] = [
+            (
+                "Planexpo",
+                "A",
+                "B",
+                planexpo,
+                &mut r.planexpo_product_id,
+                r.planexpo_product_name.trim(),
+            ),
+            (
+                "inwink",
+                "C",
+                "D",
+                inwink,
+                &mut r.inwink_product_id,
+                r.inwink_product_name.trim(),
+            ),
+        ];
+        for (side, name_col, id_col, catalogue, id, name) in sides {
+            let given = id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            match given {
+                None if !name.is_empty() => {
+                    let found: Vec<&(String, String)> =
+                        catalogue.iter().filter(|(_, n)| n.trim() == name).collect();
+                    match found.as_slice() {
+                        [(pid, _)] => *id = Some(pid.clone()),
+                        [] => issues.push(issue(Severity::Error, r.row, name_col, format!("no {side} product is named \"{name}\" (fill column {id_col} or fix the name)"))),
+                        many => issues.push(issue(
+                            Severity::Error,
+                            r.row,
+                            name_col,
+                            format!("{} {side} products are named \"{name}\": fill column {id_col} with the right id", many.len()),
+                        )),
+                    }
+                }
+                Some(pid) if !name.is_empty() => {
+                    if let Some((_, actual)) = catalogue.iter().find(|(i, _)| *i == pid)
+                        && actual.trim() != name
+                    {
+                        issues.push(issue(
+                            Severity::Warning,
+                            r.row,
+                            name_col,
+                            format!(
+                                "{side} product {pid} is named \"{}\" in the catalogue",
+                                actual.trim()
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(r);
+    }
+    (out, issues)
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+
+    #[test]
+    fn empty_ids_are_filled_by_exact_name_and_problems_name_the_row() {
+        let px = vec![
+            ("prd_b".to_owned(), "Bannière".to_owned()),
+            ("prd_x".to_owned(), "Double".to_owned()),
+            ("prd_y".to_owned(), "Double".to_owned()),
+        ];
+        let iw = vec![("iw_b".to_owned(), "Banner".to_owned())];
+        let row = |row, a: &str, b: Option<&str>, c: &str, d: Option<&str>| MaskRow {
+            row,
+            planexpo_product_name: a.into(),
+            planexpo_product_id: b.map(Into::into),
+            inwink_product_name: c.into(),
+            inwink_product_id: d.map(Into::into),
+        };
+        let (rows, issues) = resolve_ids(
+            &[
+                row(2, "Bannière", None, "Banner", None),
+                row(3, "Nothing", None, "", None),
+                row(4, "Double", None, "", None),
+                row(5, "Old name", Some("prd_b"), "", None),
+                row(6, "Stand", Some("prd_stand"), "", None),
+            ],
+            &px,
+            &iw,
+        );
+        assert_eq!(rows[0].planexpo_product_id.as_deref(), Some("prd_b"));
+        assert_eq!(rows[0].inwink_product_id.as_deref(), Some("iw_b"));
+        let text: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "error: row 3, column A: no Planexpo product is named \"Nothing\" (fill column B or fix the name)",
+                "error: row 4, column A: 2 Planexpo products are named \"Double\": fill column B with the right id",
+                "warning: row 5, column A: Planexpo product prd_b is named \"Bannière\" in the catalogue",
+            ]
+        );
+    }
+}

@@ -271,6 +271,16 @@ pub enum MaskCommand {
     },
 }
 
+/// Both APIs' settings, read from the environment when they are all there (for the checks of
+/// `enable` and `mask import` that are possible only then).
+#[derive(Parser)]
+struct Apis {
+    #[command(flatten)]
+    planexpo: PlanexpoArgs,
+    #[command(flatten)]
+    inwink: InwinkArgs,
+}
+
 /// Reads and checks a mask file, printing every issue; fails when one is an error.
 pub fn checked_mask(file: &std::path::Path) -> anyhow::Result<pxsync_mask::MaskFile> {
     let mask = pxsync_mask::read_mask(file)
@@ -405,7 +415,62 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             db,
             inwink,
         }) => {
-            let mask = checked_mask(&file)?.mask();
+            let rows = checked_mask(&file)?.rows;
+            let missing_ids = rows.iter().any(|r| {
+                (r.planexpo_product_id.is_none() && !r.planexpo_product_name.trim().is_empty())
+                    || (r.inwink_product_id.is_none() && !r.inwink_product_name.trim().is_empty())
+            });
+            let rows = match (missing_ids, Apis::try_parse_from(["pxsync-mask-import"])) {
+                (false, _) => rows,
+                (true, Ok(apis)) => {
+                    let px: Vec<(String, String)> = apis
+                        .planexpo
+                        .client()?
+                        .catalog()
+                        .await
+                        .context("read the Planexpo catalogue")?
+                        .products
+                        .into_iter()
+                        .map(|p| (p.id, p.name))
+                        .collect();
+                    let iw: Vec<(String, String)> = apis
+                        .inwink
+                        .reader()?
+                        .event_products()
+                        .await
+                        .context("read the inwink products")?
+                        .into_iter()
+                        .map(|p| (p.id, p.name))
+                        .collect();
+                    let (resolved, issues) = pxsync_core::mask::resolve_ids(&rows, &px, &iw);
+                    for issue in &issues {
+                        eprintln!("{}: {issue}", file.display());
+                    }
+                    if issues
+                        .iter()
+                        .any(|i| i.severity == pxsync_core::mask::Severity::Error)
+                    {
+                        bail!(
+                            "the mask's names do not all match the catalogues (listed above); nothing was imported"
+                        );
+                    }
+                    resolved
+                }
+                (true, Err(_)) => {
+                    eprintln!(
+                        "{}: ids left empty stay unmapped (set the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* settings to resolve them by name)",
+                        file.display()
+                    );
+                    rows
+                }
+            };
+            let (mask, issues) = pxsync_core::mask::check_mask(&rows);
+            if let Some(e) = issues
+                .iter()
+                .find(|i| i.severity == pxsync_core::mask::Severity::Error)
+            {
+                bail!("{}: {e}; nothing was imported", file.display());
+            }
             let store = store_now(&db).await?;
             store.register_salon(&event, &inwink.event_id).await?;
             let version = store
@@ -425,13 +490,6 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             db,
         } => {
             let store = store_now(&db).await?;
-            #[derive(Parser)]
-            struct Apis {
-                #[command(flatten)]
-                planexpo: PlanexpoArgs,
-                #[command(flatten)]
-                inwink: InwinkArgs,
-            }
             match Apis::try_parse_from(["pxsync-enable"]) {
                 Ok(apis) => {
                     let tests = test_orders.into_iter().collect();

@@ -2015,6 +2015,59 @@ async fn the_preflight_blocks_enable_on_technical_problems_only() {
             .unwrap()
             .enabled
     );
+    // Ids left empty are resolved from the catalogues by exact name; a name matching nothing
+    // is an error naming the row, and nothing is imported.
+    let by_name = w.dir.join("by-name.csv");
+    std::fs::write(&by_name, "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\nBannière 2x1 m,,Bannière 2x1 m,\nWi-Fi stand,,Wi-Fi stand,\n").unwrap();
+    let out = w.cli(&[
+        "mask",
+        "import",
+        "--event",
+        "salon-sante-2026",
+        by_name.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("mask version 3 imported for salon-sante-2026: 2 mapped products"),
+        "{out}"
+    );
+    let (_, mask) =
+        w.ns.store
+            .current_mask("salon-sante-2026")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        mask.inwink_product("prd_banner_2x1")
+            .unwrap()
+            .inwink_product_id,
+        IW_BANNER
+    );
+    std::fs::write(&by_name, "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\nBannière 3x1 m,,Bannière 2x1 m,\n").unwrap();
+    let (ok, _, err) = run_command(
+        CLI,
+        &[
+            "mask",
+            "import",
+            "--event",
+            "salon-sante-2026",
+            by_name.to_str().unwrap(),
+        ],
+        &w.env(),
+    );
+    assert!(
+        !ok && err.contains("row 2, column A: no Planexpo product is named \"Bannière 3x1 m\""),
+        "{err}"
+    );
+    assert_eq!(
+        w.ns.store
+            .current_mask("salon-sante-2026")
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        3,
+        "nothing imported"
+    );
     w.finish().await;
 }
 
