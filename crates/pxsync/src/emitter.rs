@@ -342,12 +342,8 @@ async fn execute(
                     store.mark_children(ev, order).await?;
                     return Ok(Step::Replan);
                 }
-                Err(e) => {
-                    if e.outcome_unknown() {
-                        store.mark_partner_uncertain(ev, order).await?;
-                    }
-                    Err(e)
-                }
+                // Already marked uncertain before the call (write-ahead).
+                Err(e) => Err(e),
             },
             Op::UpdatePartner(w) => {
                 let id = partner_id.clone().unwrap_or_default();
@@ -394,12 +390,8 @@ async fn execute(
                     store.record_heal(ev, Some(order), "participant_adopted", &format!("participant {id} already existed on inwink with the booking contact's e-mail: adopted")).await?;
                     return Ok(Step::Replan);
                 }
-                Err(e) => {
-                    if e.outcome_unknown() {
-                        store.mark_participant_uncertain(ev, &p.email_key).await?;
-                    }
-                    Err(e)
-                }
+                // Already marked uncertain before the call (write-ahead).
+                Err(e) => Err(e),
             },
             Op::UpdateParticipant(p) => {
                 let id = participant_id.clone().unwrap_or_default();
@@ -540,14 +532,8 @@ async fn execute(
                         mapping_broken(store, ev, product_id).await?;
                         return Ok(Step::Replan);
                     }
-                    Err(e) => {
-                        if e.outcome_unknown() {
-                            store
-                                .record_floor(ev, order, product_id, *quantity, true)
-                                .await?;
-                        }
-                        Err(e)
-                    }
+                    // Already marked uncertain before the call (write-ahead).
+                    Err(e) => Err(e),
                 }
             }
         };
