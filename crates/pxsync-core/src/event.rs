@@ -195,6 +195,43 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             e.classify_name()
         ))
     })?;
+    from_wire(wire)
+}
+
+/// Decodes an envelope already parsed as JSON (the event log hands back JSON values), with the
+/// same checks and messages as [`decode`].
+pub fn decode_value(value: serde_json::Value) -> Result<EventEnvelope, DecodeError> {
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .map(str::to_owned);
+    let version = value.get("schema_version").and_then(|v| v.as_u64());
+    let (Some(kind), Some(version)) = (kind, version) else {
+        return Err(DecodeError::Undecodable(
+            "no envelope header (wrong fields or types)".into(),
+        ));
+    };
+    if version > u64::from(SCHEMA_VERSION) {
+        return Err(DecodeError::NewerSchema {
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            kind,
+        });
+    }
+    if version == 0 {
+        return Err(DecodeError::Undecodable(
+            "schema_version 0 does not exist".into(),
+        ));
+    }
+    let wire: WireEnvelope = serde_json::from_value(value).map_err(|e| {
+        DecodeError::Undecodable(format!(
+            "bad envelope of kind {kind} ({})",
+            e.classify_name()
+        ))
+    })?;
+    from_wire(wire)
+}
+
+fn from_wire(wire: WireEnvelope) -> Result<EventEnvelope, DecodeError> {
     let bad_data = |e: serde_json::Error| {
         DecodeError::Undecodable(format!(
             "bad data of kind {} v{} ({})",
@@ -205,10 +242,10 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     };
     let data = match wire.kind.as_str() {
         "order.observed" => {
-            EventData::Observed(serde_json::from_value(wire.data.clone()).map_err(bad_data)?)
+            EventData::Observed(serde_json::from_value(wire.data).map_err(bad_data)?)
         }
         "order.rejected" => {
-            EventData::Rejected(serde_json::from_value(wire.data.clone()).map_err(bad_data)?)
+            EventData::Rejected(serde_json::from_value(wire.data).map_err(bad_data)?)
         }
         other => return Err(DecodeError::Undecodable(format!("unknown kind {other:?}"))),
     };

@@ -2,7 +2,8 @@
 //! revision observed and what changed, rejected units, every inwink call with its result and
 //! trace id, refused decreases, heals, repairs and adoptions.
 
-use crate::{Ctx, Result, Store};
+use crate::{Ctx, EventFilter, LoggedEvent, Result, Store};
+use pxsync_core::event::EventData;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -21,76 +22,13 @@ impl Store {
     pub async fn audit_trail(&self, ev: &str, order_id: &str) -> Result<Vec<AuditEntry>> {
         let c = self.client().await?;
         let mut entries = Vec::new();
-        for r in c
-            .query(
-                "SELECT projected_at, kind, revision, payload->'data', traceparent FROM event_log
-                 WHERE planexpo_event = $1 AND order_id = $2 ORDER BY position",
-                &[&ev, &order_id],
-            )
-            .await
-            .ctx("read the order's events")?
-        {
-            let (at, kind, revision, data, tp): (
-                OffsetDateTime,
-                String,
-                i64,
-                serde_json::Value,
-                Option<String>,
-            ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            let trace_id = tp.and_then(|t| t.split('-').nth(1).map(str::to_owned));
-            let summary = if kind == "order.observed" {
-                let status = data["snapshot"]["status"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_owned();
-                let changes: Vec<&str> = data["changes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c.as_str())
-                    .collect();
-                format!(
-                    "Planexpo revision {revision} observed ({status}); changed: {}",
-                    if changes.is_empty() {
-                        "nothing synchronised".into()
-                    } else {
-                        changes.join(", ")
-                    }
-                )
-            } else {
-                let problems: Vec<String> = data["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        format!(
-                            "{} ({})",
-                            p["field"].as_str().unwrap_or("?"),
-                            p["rule"].as_str().unwrap_or("?")
-                        )
-                    })
-                    .collect();
-                let whole = if data["whole_order"] == true {
-                    "the whole order"
-                } else {
-                    "units"
-                };
-                format!(
-                    "revision {revision}: {whole} rejected: {}",
-                    problems.join("; ")
-                )
-            };
-            let kind = if kind == "order.observed" {
-                "revision"
-            } else {
-                "rejected"
-            };
-            entries.push(AuditEntry {
-                at,
-                kind: kind.into(),
-                summary,
-                trace_id,
-            });
+        let filter = EventFilter {
+            planexpo_event: Some(ev.to_owned()),
+            order_id: Some(order_id.to_owned()),
+            until: None,
+        };
+        for logged in self.logged_events(filter).await? {
+            entries.push(event_entry(&logged));
         }
         for r in c
             .query(
@@ -150,4 +88,77 @@ impl Store {
         entries.sort_by_key(|e| e.at);
         Ok(entries)
     }
+}
+
+/// One event of the log told for people: a revision and what changed, or the units rejected.
+/// Erased contacts change nothing here: no personal value is ever told.
+fn event_entry(logged: &LoggedEvent) -> AuditEntry {
+    let (kind, summary, traceparent) = match &logged.event {
+        Ok(e) => {
+            let summary = match &e.data {
+                EventData::Observed(o) => {
+                    let status = name_of(&o.snapshot.status);
+                    let changes: Vec<String> = o.changes.iter().map(name_of).collect();
+                    format!(
+                        "Planexpo revision {} observed ({status}); changed: {}",
+                        e.revision,
+                        if changes.is_empty() {
+                            "nothing synchronised".into()
+                        } else {
+                            changes.join(", ")
+                        }
+                    )
+                }
+                EventData::Rejected(r) => {
+                    let problems: Vec<String> = r
+                        .problems
+                        .iter()
+                        .map(|p| format!("{} ({})", p.field, name_of(&p.rule)))
+                        .collect();
+                    let whole = if r.whole_order {
+                        "the whole order"
+                    } else {
+                        "units"
+                    };
+                    format!(
+                        "revision {}: {whole} rejected: {}",
+                        e.revision,
+                        problems.join("; ")
+                    )
+                }
+            };
+            let kind = match e.data {
+                EventData::Observed(_) => "revision",
+                EventData::Rejected(_) => "rejected",
+            };
+            (kind, summary, e.traceparent.clone())
+        }
+        Err(err) => (
+            "unreadable",
+            format!(
+                "event {} (position {}) cannot be read by this build: {err}",
+                logged.event_id, logged.position
+            ),
+            None,
+        ),
+    };
+    let summary = if logged.erased {
+        format!("{summary} (booking contact erased)")
+    } else {
+        summary
+    };
+    AuditEntry {
+        at: logged.projected_at,
+        kind: kind.into(),
+        summary,
+        trace_id: traceparent.and_then(|t| t.split('-').nth(1).map(str::to_owned)),
+    }
+}
+
+/// The serialised name of a unit-like enum value (`validated`, `contact_email`...).
+fn name_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }

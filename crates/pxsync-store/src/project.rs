@@ -1,11 +1,13 @@
 //! The projector's transaction: event log + hash chains + fold + desired state + marks +
 //! checkpoint, all in one commit per fetched batch.
 
-use crate::{Ctx, Result, Store, from_json, to_json};
+use crate::personal::{contact_of, email_digest, person_keys, seal_contact};
+use crate::{Ctx, EventCursor, EventFilter, Result, Store, from_json, to_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::event::{EventEnvelope, encode};
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
 use pxsync_core::mask::Mask;
+use ring::rand::SystemRandom;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
@@ -22,8 +24,19 @@ pub struct BatchOutcome {
     pub changed_orders: usize,
 }
 
+/// The booking contact's e-mail of an observed revision, if it has a contact.
+fn contact_email(e: &EventEnvelope) -> Option<&str> {
+    match &e.data {
+        pxsync_core::event::EventData::Observed(o) => {
+            o.snapshot.contact.as_ref().map(|c| c.email.as_str())
+        }
+        pxsync_core::event::EventData::Rejected(_) => None,
+    }
+}
+
 /// The hash of an event in its order's chain: SHA-256 of the previous hash and the event's
-/// canonical bytes.
+/// stored bytes (the canonical JSON of the stored payload, personal fields sealed; see
+/// `eventlog::chain_input` for events logged before V7).
 pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.unwrap_or("").as_bytes());
@@ -95,8 +108,8 @@ impl Store {
             .map(|r| r.get(0))
             .collect();
 
-        // The new events, chained.
-        let mut rows = EventRows::default();
+        // The new events, in chain order.
+        let mut new_events: Vec<(&OrderKey, &EventEnvelope)> = Vec::new();
         let mut fresh: BTreeMap<OrderKey, Vec<&EventEnvelope>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for (key, group) in &groups {
@@ -105,14 +118,41 @@ impl Store {
                     outcome.duplicates += 1;
                     continue;
                 }
-                let canonical = encode(e);
-                let prev = heads.get(key).filter(|h| !h.is_empty()).cloned();
-                let hash = chain_hash(prev.as_deref(), &canonical);
-                rows.push(e, &canonical, prev, hash.clone());
-                heads.insert(key.clone(), hash);
+                new_events.push((key, e));
                 fresh.entry(key.clone()).or_default().push(e);
                 outcome.inserted += 1;
             }
+        }
+        // Their contacts' keys: one statement for the whole batch.
+        let digests: BTreeSet<String> = new_events
+            .iter()
+            .filter_map(|(_, e)| contact_email(e))
+            .map(email_digest)
+            .collect();
+        let keys = if digests.is_empty() {
+            BTreeMap::new()
+        } else {
+            person_keys(&tx, &digests.into_iter().collect::<Vec<_>>()).await?
+        };
+        // Sealed, then chained over what is stored.
+        let rng = SystemRandom::new();
+        let mut rows = EventRows::default();
+        for (key, e) in new_events {
+            let mut stored: serde_json::Value =
+                serde_json::from_slice(&encode(e)).unwrap_or(serde_json::Value::Null);
+            let mut person = None;
+            if let Some(email) = contact_email(e)
+                && let Some(k) = keys.get(&email_digest(email))
+                && let Some(contact) = contact_of(&mut stored)
+            {
+                seal_contact(contact, k, e.event_id, &rng)?;
+                person = Some(k.person_id);
+            }
+            let canonical = serde_json::to_vec(&stored).unwrap_or_default();
+            let prev = heads.get(key).filter(|h| !h.is_empty()).cloned();
+            let hash = chain_hash(prev.as_deref(), &canonical);
+            rows.push(e, stored, person, prev, hash.clone());
+            heads.insert(key.clone(), hash);
         }
         if !rows.ids.is_empty() {
             rows.insert(&tx).await?;
@@ -253,38 +293,27 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Verifies every order's hash chain. Returns the first broken link found, if any, as
-    /// (order id, event id, position).
+    /// Verifies every order's hash chain over the stored (sealed) payloads, so an erasure does
+    /// not break it. Returns the first broken link found in log order, if any, as (order id,
+    /// event id, position).
     pub async fn verify_chains(&self) -> Result<Option<(String, Uuid, i64)>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT planexpo_event, order_id, event_id, position, payload, prev_hash, hash
-                 FROM event_log ORDER BY planexpo_event, order_id, position",
-                &[],
-            )
-            .await
-            .ctx("read the event log")?;
-        let mut last: Option<(String, String, String)> = None;
-        for r in rows {
-            let (ev, order, id, pos): (String, String, Uuid, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            let payload: serde_json::Value = r.get(4);
-            let prev: Option<String> = r.get(5);
-            let hash: String = r.get(6);
-            let expected_prev = match &last {
-                Some((e, o, h)) if *e == ev && *o == order => Some(h.clone()),
-                _ => None,
-            };
-            let canonical = pxsync_core::event::decode(payload.to_string().as_bytes())
-                .map(|e| encode(&e))
-                .unwrap_or_default();
-            if prev != expected_prev || chain_hash(prev.as_deref(), &canonical) != hash {
-                return Ok(Some((order, id, pos)));
+        let mut cursor = EventCursor::open(self, EventFilter::default(), 10_000)
+            .await?
+            .checking_chains();
+        let mut heads: BTreeMap<OrderKey, String> = BTreeMap::new();
+        let mut broken = None;
+        'pages: while let Some(page) = cursor.next_page().await? {
+            for e in page {
+                let key = (e.planexpo_event, e.order_id);
+                if e.prev_hash.as_ref() != heads.get(&key) || e.hash_matches != Some(true) {
+                    broken = Some((key.1, e.event_id, e.position));
+                    break 'pages;
+                }
+                heads.insert(key, e.hash);
             }
-            last = Some((ev, order, hash));
         }
-        Ok(None)
+        cursor.close().await?;
+        Ok(broken)
     }
 }
 
@@ -300,12 +329,20 @@ struct EventRows {
     recorded: Vec<OffsetDateTime>,
     traces: Vec<Option<String>>,
     payloads: Vec<serde_json::Value>,
+    persons: Vec<Option<Uuid>>,
     prevs: Vec<Option<String>>,
     hashes: Vec<String>,
 }
 
 impl EventRows {
-    fn push(&mut self, e: &EventEnvelope, canonical: &[u8], prev: Option<String>, hash: String) {
+    fn push(
+        &mut self,
+        e: &EventEnvelope,
+        stored: serde_json::Value,
+        person: Option<Uuid>,
+        prev: Option<String>,
+        hash: String,
+    ) {
         self.ids.push(e.event_id);
         self.kinds.push(e.kind().as_str().to_owned());
         self.versions.push(e.schema_version as i32);
@@ -315,8 +352,8 @@ impl EventRows {
         self.updated.push(e.updated_at.datetime());
         self.recorded.push(e.recorded_at.datetime());
         self.traces.push(e.traceparent.clone());
-        self.payloads
-            .push(serde_json::from_slice(canonical).unwrap_or(serde_json::Value::Null));
+        self.payloads.push(stored);
+        self.persons.push(person);
         self.prevs.push(prev);
         self.hashes.push(hash);
     }
@@ -324,9 +361,9 @@ impl EventRows {
     async fn insert(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
         tx.execute(
             "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
-                                    updated_at, recorded_at, traceparent, payload, prev_hash, hash)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
-                                  $7::timestamptz[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[], $12::text[])
+                                    updated_at, recorded_at, traceparent, payload, prev_hash, hash, person_id, payload_format)
+             SELECT t.*, 2::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
+                                  $7::timestamptz[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::uuid[]) AS t
              ON CONFLICT (event_id) DO NOTHING",
             &[
                 &self.ids,
@@ -341,6 +378,7 @@ impl EventRows {
                 &self.payloads,
                 &self.prevs,
                 &self.hashes,
+                &self.persons,
             ],
         )
         .await

@@ -1,0 +1,303 @@
+//! Personal data in the event log: the booking contact's personal fields are sealed with a
+//! per-person key (ChaCha20-Poly1305, ring) before an event is appended, and opened when it is
+//! read back. Erasing a person deletes the key: the sealed fields then read as [`ERASED`].
+//!
+//! The stored contact keeps `company` and `preferred_language` in clear and replaces the other
+//! fields by `sealed`: `{"person": <uuid>, "fields": [names of the sealed fields present],
+//! "nonce": <base64>, "box": <base64>}`. The associated data is the event id, so a sealed box
+//! cannot be moved to another event. Field names are kept in clear so that an erased contact
+//! shows exactly which fields it had, never their values.
+//!
+//! What it must never do: log, or put in an error, a personal value or a key.
+
+use crate::{Ctx, Result, StoreError};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// What an erased personal field reads as.
+pub const ERASED: &str = "[erased]";
+
+/// The contact fields sealed in the event log (the others stay in clear).
+pub const SEALED_FIELDS: [&str; 7] = [
+    "civility",
+    "last_name",
+    "first_name",
+    "email",
+    "job_title",
+    "phone_1",
+    "phone_2",
+];
+
+/// How a person is looked up without storing the e-mail: SHA-256 (hex) of the trimmed,
+/// lowercased address.
+pub fn email_digest(email: &str) -> String {
+    hex::encode(Sha256::digest(
+        pxsync_core::order::email_key(email).as_bytes(),
+    ))
+}
+
+/// One person's key.
+#[derive(Clone)]
+pub struct PersonKey {
+    pub person_id: Uuid,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for PersonKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PersonKey {{ person_id: {}, key: <secret> }}",
+            self.person_id
+        )
+    }
+}
+
+fn aead(key: &[u8]) -> Option<LessSafeKey> {
+    UnboundKey::new(&CHACHA20_POLY1305, key)
+        .ok()
+        .map(LessSafeKey::new)
+}
+
+fn sealing_failed() -> StoreError {
+    StoreError::Corrupt {
+        what: "person_keys.key",
+        detail: "a person key cannot seal (wrong length or no randomness)".into(),
+    }
+}
+
+/// Replaces the sealed fields of a stored contact object by its `sealed` box.
+pub(crate) fn seal_contact(
+    contact: &mut Map<String, Value>,
+    key: &PersonKey,
+    event_id: Uuid,
+    rng: &SystemRandom,
+) -> Result<()> {
+    let mut secret = Map::new();
+    let mut fields = Vec::new();
+    for name in SEALED_FIELDS {
+        if let Some(v) = contact.remove(name)
+            && !v.is_null()
+        {
+            fields.push(Value::from(name));
+            secret.insert(name.to_owned(), v);
+        }
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| sealing_failed())?;
+    let mut data = serde_json::to_vec(&secret).unwrap_or_default();
+    aead(&key.key)
+        .ok_or_else(sealing_failed)?
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(event_id.as_bytes()),
+            &mut data,
+        )
+        .map_err(|_| sealing_failed())?;
+    let mut sealed = Map::new();
+    sealed.insert("person".into(), Value::from(key.person_id.to_string()));
+    sealed.insert("fields".into(), Value::Array(fields));
+    sealed.insert("nonce".into(), Value::from(B64.encode(nonce)));
+    sealed.insert("box".into(), Value::from(B64.encode(data)));
+    contact.insert("sealed".into(), Value::Object(sealed));
+    Ok(())
+}
+
+/// Puts the sealed fields of a stored contact back, or [`ERASED`] in each of them when the key
+/// is gone (erased) or does not open the box. Returns true when the person reads as erased.
+pub(crate) fn open_contact(
+    contact: &mut Map<String, Value>,
+    key: Option<&[u8]>,
+    event_id: Uuid,
+) -> bool {
+    let Some(Value::Object(sealed)) = contact.remove("sealed") else {
+        return false;
+    };
+    let opened = key.and_then(|k| {
+        let nonce: [u8; NONCE_LEN] = B64
+            .decode(sealed.get("nonce")?.as_str()?)
+            .ok()?
+            .try_into()
+            .ok()?;
+        let mut data = B64.decode(sealed.get("box")?.as_str()?).ok()?;
+        let plain = aead(k)?
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(event_id.as_bytes()),
+                &mut data,
+            )
+            .ok()?;
+        serde_json::from_slice::<Map<String, Value>>(plain).ok()
+    });
+    match opened {
+        Some(fields) => {
+            contact.extend(fields);
+            false
+        }
+        None => {
+            for name in sealed
+                .get("fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                contact.insert(name.to_owned(), Value::from(ERASED));
+            }
+            // The e-mail is required by the contact type: an erased contact always has one.
+            contact
+                .entry("email")
+                .or_insert_with(|| Value::from(ERASED));
+            true
+        }
+    }
+}
+
+/// The stored contact object inside an event payload, if the event carries one.
+pub(crate) fn contact_of(payload: &mut Value) -> Option<&mut Map<String, Value>> {
+    payload
+        .get_mut("data")?
+        .get_mut("snapshot")?
+        .get_mut("contact")?
+        .as_object_mut()
+}
+
+/// Finds or creates the keys of these persons (by e-mail digest), in one statement. A digest
+/// created by a concurrent batch after this statement's snapshot is read by a second one.
+pub(crate) async fn person_keys(
+    tx: &tokio_postgres::Transaction<'_>,
+    digests: &[String],
+) -> Result<BTreeMap<String, PersonKey>> {
+    let rng = SystemRandom::new();
+    let mut found = BTreeMap::new();
+    for _attempt in 0..2 {
+        let missing: Vec<String> = digests
+            .iter()
+            .filter(|d| !found.contains_key(*d))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        let mut ids = Vec::with_capacity(missing.len());
+        let mut keys = Vec::with_capacity(missing.len());
+        for _ in &missing {
+            let mut k = vec![0u8; 32];
+            rng.fill(&mut k).map_err(|_| sealing_failed())?;
+            keys.push(k);
+            let mut id = [0u8; 16];
+            rng.fill(&mut id).map_err(|_| sealing_failed())?;
+            ids.push(uuid::Builder::from_random_bytes(id).into_uuid());
+        }
+        let rows = tx
+            .query(
+                "WITH new AS (
+                    INSERT INTO person_keys (person_id, email_digest, key)
+                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])
+                    ON CONFLICT (email_digest) WHERE email_digest IS NOT NULL DO NOTHING
+                    RETURNING person_id, email_digest, key)
+                 SELECT person_id, email_digest, key FROM new
+                 UNION ALL
+                 SELECT person_id, email_digest, key FROM person_keys
+                 WHERE email_digest = ANY($2) AND key IS NOT NULL",
+                &[&ids, &missing, &keys],
+            )
+            .await
+            .ctx("find or create the person keys")?;
+        for r in rows {
+            found.insert(
+                r.get::<_, String>(1),
+                PersonKey {
+                    person_id: r.get(0),
+                    key: r.get(2),
+                },
+            );
+        }
+    }
+    if found.len() < digests.len() {
+        return Err(StoreError::Corrupt {
+            what: "person_keys",
+            detail: "a person key could not be found or created".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// What an erasure did (counts only: no personal value).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erasure {
+    /// Person keys deleted (0: pxsync holds no key for that address).
+    pub keys_erased: u64,
+    /// Events of the log whose contact now reads as erased.
+    pub events_erased: i64,
+    /// Orders whose current booking contact is still this person on Planexpo: their current
+    /// values stay in `order_state`, `ingest_orders` and `applied_participants` (the emitter
+    /// needs them) until Planexpo drops the person.
+    pub still_current_in: Vec<(String, String)>,
+    /// `applied_participants` records removed (only when no order has the person any more).
+    pub applied_participants_removed: u64,
+}
+
+impl crate::Store {
+    /// Erases a person: deletes their key(s) and e-mail digest, so that every event of the log
+    /// sealed with them reads as [`ERASED`]; when no order has them as booking contact any more,
+    /// also removes their `applied_participants` record. inwink is not changed.
+    pub async fn erase_person(&self, email: &str) -> Result<Erasure> {
+        let digest = email_digest(email);
+        let email_key = pxsync_core::order::email_key(email);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.ctx("begin the erasure")?;
+        let ids: Vec<Uuid> = tx
+            .query(
+                "UPDATE person_keys SET key = NULL, email_digest = NULL, erased_at = now()
+                 WHERE email_digest = $1 RETURNING person_id",
+                &[&digest],
+            )
+            .await
+            .ctx("erase the person key")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let events_erased: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM event_log WHERE person_id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .ctx("count the erased events")?
+            .get(0);
+        let still_current_in: Vec<(String, String)> = tx
+            .query(
+                "SELECT planexpo_event, order_id FROM order_state WHERE email_key = $1 ORDER BY 1, 2",
+                &[&email_key],
+            )
+            .await
+            .ctx("find the orders of the person")?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let applied_participants_removed = if still_current_in.is_empty() {
+            tx.execute(
+                "DELETE FROM applied_participants WHERE email_key = $1",
+                &[&email_key],
+            )
+            .await
+            .ctx("remove the applied participant")?
+        } else {
+            0
+        };
+        tx.commit().await.ctx("commit the erasure")?;
+        Ok(Erasure {
+            keys_erased: ids.len() as u64,
+            events_erased,
+            still_current_in,
+            applied_participants_removed,
+        })
+    }
+}
