@@ -1,6 +1,7 @@
 //! Integration tests against the real Postgres and NATS JetStream (each test in its own
 //! namespace) and the simulators.
 
+mod audits;
 mod ingest;
 mod project;
 

@@ -20,6 +20,7 @@ mod heal;
 mod ingest;
 pub mod personal;
 mod project;
+mod replay;
 mod salons;
 mod status;
 
@@ -29,8 +30,9 @@ pub use emit::*;
 pub use eventlog::*;
 pub use heal::*;
 pub use ingest::*;
-pub use personal::{ERASED, Erasure, email_digest};
+pub use personal::{ERASED, Erasure, email_digest, erase_contact};
 pub use project::*;
+pub use replay::*;
 pub use salons::*;
 pub use status::*;
 

@@ -34,6 +34,24 @@ pub const SEALED_FIELDS: [&str; 7] = [
     "phone_2",
 ];
 
+/// Erases a contact the way the log reads an erased person: every sealed field it has becomes
+/// [`ERASED`] (the fields it does not have stay empty).
+pub fn erase_contact(c: &mut pxsync_core::order::BookingContact) {
+    for field in [
+        &mut c.civility,
+        &mut c.last_name,
+        &mut c.first_name,
+        &mut c.job_title,
+        &mut c.phone_1,
+        &mut c.phone_2,
+    ] {
+        if field.is_some() {
+            *field = Some(ERASED.to_owned());
+        }
+    }
+    c.email = ERASED.to_owned();
+}
+
 /// How a person is looked up without storing the e-mail: SHA-256 (hex) of the trimmed,
 /// lowercased address.
 pub fn email_digest(email: &str) -> String {

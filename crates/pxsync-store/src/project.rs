@@ -387,8 +387,9 @@ impl EventRows {
     }
 }
 
+/// Rows of `order_state` (the live table, or a replay's shadow one), written with `unnest`.
 #[derive(Default)]
-struct StateRows {
+pub(crate) struct StateRows {
     ev: Vec<String>,
     order: Vec<String>,
     revision: Vec<i64>,
@@ -401,7 +402,11 @@ struct StateRows {
 }
 
 impl StateRows {
-    fn push(
+    pub(crate) fn len(&self) -> usize {
+        self.ev.len()
+    }
+
+    pub(crate) fn push(
         &mut self,
         key: &OrderKey,
         state: &OrderState,
@@ -426,20 +431,31 @@ impl StateRows {
         if self.ev.is_empty() {
             return Ok(());
         }
-        tx.execute(
-            "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent)
+        self.upsert(tx, "order_state").await?;
+        tx.execute(crate::salons::MARK_ORDERS_SQL, &[&self.ev, &self.order])
+            .await
+            .ctx("mark the orders for the emitter")?;
+        Ok(())
+    }
+
+    /// Inserts (or updates) the rows into `table`, an `order_state` or a shadow copy of it.
+    pub(crate) async fn upsert(
+        &self,
+        client: &tokio_postgres::Transaction<'_>,
+        table: &str,
+    ) -> Result<()> {
+        client
+            .execute(
+            &format!("INSERT INTO {table} (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent)
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
              ON CONFLICT (planexpo_event, order_id) DO UPDATE SET
                 revision = EXCLUDED.revision, state = EXCLUDED.state, desired = EXCLUDED.desired,
                 parent_order_id = EXCLUDED.parent_order_id, email_key = EXCLUDED.email_key, updated_at = EXCLUDED.updated_at,
-                traceparent = coalesce(EXCLUDED.traceparent, order_state.traceparent)",
+                traceparent = coalesce(EXCLUDED.traceparent, {table}.traceparent)"),
             &[&self.ev, &self.order, &self.revision, &self.state, &self.desired, &self.parent, &self.email, &self.updated, &self.traceparent],
         )
         .await
         .ctx("write the order states")?;
-        tx.execute(crate::salons::MARK_ORDERS_SQL, &[&self.ev, &self.order])
-            .await
-            .ctx("mark the orders for the emitter")?;
         Ok(())
     }
 }

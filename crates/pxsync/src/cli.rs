@@ -141,6 +141,33 @@ pub enum Command {
     /// Audits: the story of an order, or the verification of the event log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rebuilds the fold and desired state of every order from the event log alone into a shadow
+    /// schema, and prints how it differs from the live state (nothing, without --until). Never
+    /// writes to inwink: it has no inwink client.
+    Replay {
+        /// Only this Planexpo event (salon).
+        #[arg(long)]
+        event: Option<String>,
+        /// Stop at this point: an RFC 3339 time, or an event-log position (a number).
+        #[arg(long, value_parser = parse_until)]
+        until: Option<pxsync_store::Until>,
+        /// The shadow schema to write (created; its order_state replaced).
+        #[arg(long)]
+        into: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Erases a person from the event log: deletes their key, so their personal fields read as
+    /// "[erased]" in replays and audits. Does not change inwink (see docs/operating.md).
+    Erase {
+        /// The person's e-mail (never printed or logged).
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// The checklist before going live, each failure with its fix (reads both APIs, writes nothing to inwink).
     Preflight {
         #[arg(long)]
@@ -196,6 +223,16 @@ pub struct RunArgs {
     pub emitter: EmitterArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
+}
+
+/// `--until`: an event-log position (a number) or an RFC 3339 time.
+fn parse_until(s: &str) -> Result<pxsync_store::Until, String> {
+    if let Ok(p) = s.parse::<i64>() {
+        return Ok(pxsync_store::Until::Position(p));
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(pxsync_store::Until::Time)
+        .map_err(|_| format!("{s:?} is neither a position (a number) nor an RFC 3339 time"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -664,6 +701,105 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                     println!("{at}  {}{trace}", e.summary);
                 }
             }
+            Ok(())
+        }
+        Command::Replay {
+            event,
+            until,
+            into,
+            json,
+            db,
+        } => {
+            let store = store_now(&db).await?;
+            let opts = pxsync_store::ReplayOptions {
+                planexpo_event: event,
+                until,
+                into,
+            };
+            let started = std::time::Instant::now();
+            let mut progress = crate::progress::Progress::new("replay");
+            let report = store
+                .replay(&opts, |done, total| progress.update(done, total))
+                .await?;
+            progress.finish();
+            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "replayed {} events of {} orders into {} in {:.1} s ({:.0} events/s); masks: {}",
+                    report.events,
+                    report.orders,
+                    opts.into,
+                    elapsed,
+                    report.events as f64 / elapsed,
+                    if report.mask_versions.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        report
+                            .mask_versions
+                            .iter()
+                            .map(|(ev, v)| format!("{ev} v{v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                );
+                if report.unreadable > 0 {
+                    println!(
+                        "{} events this build cannot read were not folded",
+                        report.unreadable
+                    );
+                }
+                if report.erased_orders > 0 {
+                    println!(
+                        "{} orders' booking contacts read as erased (compared with the live values erased the same way)",
+                        report.erased_orders
+                    );
+                }
+                for d in &report.differences {
+                    println!(
+                        "{} {}: differs in {} (live revision {}, replayed {})",
+                        d.planexpo_event,
+                        d.order_id,
+                        d.fields.join(", "),
+                        d.live_revision.map_or("none".into(), |r| r.to_string()),
+                        d.replayed_revision.map_or("none".into(), |r| r.to_string()),
+                    );
+                }
+                if report.differences.is_empty() {
+                    println!("the replayed state equals the live state");
+                }
+            }
+            if opts.until.is_none() && !report.differences.is_empty() {
+                bail!(
+                    "{} orders differ from the live state",
+                    report.differences.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Erase { email, db } => {
+            let store = store_now(&db).await?;
+            let erasure = store.erase_person(&email).await?;
+            if erasure.keys_erased == 0 {
+                println!("no key held for that address: nothing to erase in the event log");
+            } else {
+                println!(
+                    "erased: {} person key, {} events now read the booking contact as erased",
+                    erasure.keys_erased, erasure.events_erased
+                );
+            }
+            if erasure.applied_participants_removed > 0 {
+                println!(
+                    "removed the applied-participant record (no order has this person any more)"
+                );
+            }
+            for (ev, order) in &erasure.still_current_in {
+                println!(
+                    "still the booking contact of order {order} in {ev} on Planexpo: its current values stay in the live state until Planexpo drops the person"
+                );
+            }
+            println!("inwink is not changed by this command");
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { db }) => {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingestor;
 pub mod inspector;
 pub mod preflight;
+pub mod progress;
 pub mod projector;
 pub mod salons;
 pub mod telemetry;

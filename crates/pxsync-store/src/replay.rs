@@ -1,0 +1,350 @@
+//! Replay: rebuild the fold state and the desired state of every order from `event_log` alone,
+//! into a shadow schema, and compare it with the live `order_state`.
+//!
+//! Architecture invariants:
+//! - A replay only reads the namespace and writes the shadow schema; it has no inwink client
+//!   and no way to get one (this crate has none).
+//! - The events, the masks and the live state are read in one snapshot ([`EventCursor`]), so a
+//!   projector running meanwhile cannot make a difference appear.
+//! - The desired state is computed with the mask version in force at the end point (the newest
+//!   whose `valid_from` is at or before it): a mask import recomputes every order, so at any
+//!   moment the live desired state is the fold through the mask then in force.
+//! - An erased person is not a difference: the live state still holds the current values of a
+//!   person Planexpo still has; the comparison erases them the same way first.
+
+use crate::personal::erase_contact;
+use crate::project::StateRows;
+use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, Until, from_json, to_json};
+use pxsync_core::desired::desired_order;
+use pxsync_core::fold::{FoldOutcome, OrderState, fold};
+use pxsync_core::mask::Mask;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// What to replay and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// One salon, or all.
+    pub planexpo_event: Option<String>,
+    /// Stop at this point (events at or before it, and the mask then in force).
+    pub until: Option<Until>,
+    /// The shadow schema (created, its `order_state` replaced).
+    pub into: String,
+}
+
+/// One order whose replayed state differs from the live one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplayDifference {
+    pub planexpo_event: String,
+    pub order_id: String,
+    /// `revision`, `state`, `desired`, `missing_live` or `missing_replayed`.
+    pub fields: Vec<&'static str>,
+    pub live_revision: Option<i64>,
+    pub replayed_revision: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplayReport {
+    pub events: u64,
+    /// Events this build cannot read (not folded).
+    pub unreadable: u64,
+    pub orders: usize,
+    /// Orders whose current contact reads as erased in the log (equal to the live state once
+    /// the live values are erased the same way).
+    pub erased_orders: usize,
+    /// The mask version used per salon.
+    pub mask_versions: BTreeMap<String, i32>,
+    /// The end point as an instant, when `until` was given.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub as_of: Option<OffsetDateTime>,
+    pub differences: Vec<ReplayDifference>,
+}
+
+type OrderKey = (String, String);
+
+/// The mask in force per salon (a salon without one maps nothing).
+struct Masks {
+    by_salon: BTreeMap<String, (i32, Mask)>,
+    none: Mask,
+}
+
+impl Masks {
+    fn of(&self, planexpo_event: &str) -> &Mask {
+        self.by_salon
+            .get(planexpo_event)
+            .map_or(&self.none, |(_, m)| m)
+    }
+}
+
+struct Replayed {
+    state: OrderState,
+    traceparent: Option<String>,
+    erased: bool,
+}
+
+/// Schema names a replay may write: a plain lowercase identifier, not a system schema.
+fn check_shadow_schema(name: &str, live: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !plain || name == live || name == "public" || name.starts_with("pg_") {
+        return Err(StoreError::Config(format!(
+            "--into {name:?}: the shadow schema must be a lowercase identifier ([a-z0-9_]), \
+             and neither the namespace's own schema, public nor a pg_ schema"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Replays the log into the shadow schema `opts.into` and compares it with the live state.
+    /// `progress(done, total)` is called after each page of events.
+    pub async fn replay(
+        &self,
+        opts: &ReplayOptions,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<ReplayReport> {
+        check_shadow_schema(&opts.into, &self.namespace().schema())?;
+        let filter = EventFilter {
+            planexpo_event: opts.planexpo_event.clone(),
+            order_id: None,
+            until: opts.until,
+        };
+        let mut cursor = EventCursor::open(self, filter.clone(), 10_000).await?;
+        let (as_of, total, masks) = replay_inputs(cursor.client(), &filter).await?;
+        let mut report = ReplayReport {
+            as_of,
+            mask_versions: masks.iter().map(|(k, (v, _))| (k.clone(), *v)).collect(),
+            ..ReplayReport::default()
+        };
+
+        // Read (and open) pages in one task while this one folds.
+        let (pages_tx, mut pages) = tokio::sync::mpsc::channel(2);
+        let reader = tokio::spawn(async move {
+            loop {
+                let page = cursor.next_page().await;
+                let end = !matches!(page, Ok(Some(_)));
+                if pages_tx.send(page).await.is_err() || end {
+                    break;
+                }
+            }
+            cursor
+        });
+        let mut orders: BTreeMap<OrderKey, Replayed> = BTreeMap::new();
+        while let Some(page) = pages.recv().await {
+            let Some(page) = page? else { break };
+            report.events += page.len() as u64;
+            for logged in page {
+                let Ok(event) = &logged.event else {
+                    report.unreadable += 1;
+                    continue;
+                };
+                let entry = orders
+                    .entry((logged.planexpo_event, logged.order_id))
+                    .or_insert_with(|| Replayed {
+                        state: OrderState::default(),
+                        traceparent: None,
+                        erased: false,
+                    });
+                if fold(&mut entry.state, event) == FoldOutcome::Changed {
+                    if event.traceparent.is_some() {
+                        entry.traceparent.clone_from(&event.traceparent);
+                    }
+                    if matches!(event.data, pxsync_core::event::EventData::Observed(_)) {
+                        entry.erased = logged.erased;
+                    }
+                }
+            }
+            progress(report.events, total);
+        }
+        let cursor = reader.await.map_err(|e| StoreError::Corrupt {
+            what: "event log reader",
+            detail: e.to_string(),
+        })?;
+        let live = live_states(cursor.client(), opts.planexpo_event.as_deref()).await?;
+        cursor.close().await?;
+
+        let masks = Masks {
+            by_salon: masks,
+            none: Mask::default(),
+        };
+        report.orders = orders.len();
+        report.differences = compare(&orders, &live, &masks, &mut report.erased_orders);
+        self.write_shadow(&opts.into, &orders, &masks).await?;
+        Ok(report)
+    }
+
+    async fn write_shadow(
+        &self,
+        schema: &str,
+        orders: &BTreeMap<OrderKey, Replayed>,
+        masks: &Masks,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.ctx("begin the shadow write")?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             DROP TABLE IF EXISTS {schema}.order_state;
+             CREATE TABLE {schema}.order_state (LIKE {live}.order_state INCLUDING ALL);",
+            live = self.namespace().schema()
+        ))
+        .await
+        .ctx("create the shadow schema")?;
+        let table = format!("{schema}.order_state");
+        let mut rows = StateRows::default();
+        for (key, r) in orders {
+            let desired = desired_order(&r.state, masks.of(&key.0));
+            rows.push(
+                key,
+                &r.state,
+                desired.as_ref().map(to_json),
+                desired.as_ref(),
+                r.traceparent.clone(),
+            );
+            if rows.len() >= 5_000 {
+                rows.upsert(&tx, &table).await?;
+                rows = StateRows::default();
+            }
+        }
+        if rows.len() > 0 {
+            rows.upsert(&tx, &table).await?;
+        }
+        tx.commit().await.ctx("commit the shadow write")
+    }
+}
+
+/// The end point as an instant, the number of events to replay, and the mask in force per salon.
+async fn replay_inputs(
+    client: &tokio_postgres::Client,
+    filter: &EventFilter,
+) -> Result<(Option<OffsetDateTime>, u64, BTreeMap<String, (i32, Mask)>)> {
+    let as_of: Option<OffsetDateTime> = match filter.until {
+        None => None,
+        Some(Until::Time(t)) => Some(t),
+        Some(Until::Position(p)) => client
+            .query_one(
+                "SELECT coalesce(max(projected_at), '-infinity') FROM event_log WHERE position <= $1",
+                &[&p],
+            )
+            .await
+            .ctx("find the end point")?
+            .get(0),
+    };
+    let (position, time) = match filter.until {
+        Some(Until::Position(p)) => (Some(p), None),
+        Some(Until::Time(t)) => (None, Some(t)),
+        None => (None, None),
+    };
+    let total: i64 = client
+        .query_one(
+            "SELECT count(*) FROM event_log WHERE ($1::text IS NULL OR planexpo_event = $1)
+               AND ($2::bigint IS NULL OR position <= $2) AND ($3::timestamptz IS NULL OR projected_at <= $3)",
+            &[&filter.planexpo_event, &position, &time],
+        )
+        .await
+        .ctx("count the events to replay")?
+        .get(0);
+    let mut masks = BTreeMap::new();
+    for r in client
+        .query(
+            "SELECT DISTINCT ON (planexpo_event) planexpo_event, version, mask FROM mask_versions
+             WHERE $1::timestamptz IS NULL OR valid_from <= $1
+             ORDER BY planexpo_event, version DESC",
+            &[&as_of],
+        )
+        .await
+        .ctx("read the masks in force")?
+    {
+        let mask: Mask = from_json("mask_versions.mask", r.get(2))?;
+        masks.insert(r.get::<_, String>(0), (r.get::<_, i32>(1), mask));
+    }
+    Ok((as_of, total.max(0) as u64, masks))
+}
+
+struct LiveState {
+    revision: i64,
+    state: serde_json::Value,
+    desired: Option<serde_json::Value>,
+}
+
+async fn live_states(
+    client: &tokio_postgres::Client,
+    planexpo_event: Option<&str>,
+) -> Result<BTreeMap<OrderKey, LiveState>> {
+    Ok(client
+        .query(
+            "SELECT planexpo_event, order_id, revision, state, desired FROM order_state
+             WHERE $1::text IS NULL OR planexpo_event = $1",
+            &[&planexpo_event],
+        )
+        .await
+        .ctx("read the live state")?
+        .into_iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                LiveState {
+                    revision: r.get(2),
+                    state: r.get(3),
+                    desired: r.get(4),
+                },
+            )
+        })
+        .collect())
+}
+
+fn compare(
+    replayed: &BTreeMap<OrderKey, Replayed>,
+    live: &BTreeMap<OrderKey, LiveState>,
+    masks: &Masks,
+    erased_orders: &mut usize,
+) -> Vec<ReplayDifference> {
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&OrderKey> = replayed.keys().chain(live.keys()).collect();
+    for key in keys {
+        let (r, l) = (replayed.get(key), live.get(key));
+        let mut fields = Vec::new();
+        match (r, l) {
+            (Some(r), Some(l)) => {
+                let desired = desired_order(&r.state, masks.of(&key.0)).map(|d| to_json(&d));
+                let (mut live_state, mut live_desired) = (l.state.clone(), l.desired.clone());
+                if r.erased
+                    && let Ok(mut s) = serde_json::from_value::<OrderState>(l.state.clone())
+                {
+                    if let Some(c) = s.snapshot.as_mut().and_then(|s| s.contact.as_mut()) {
+                        erase_contact(c);
+                    }
+                    live_desired = desired_order(&s, masks.of(&key.0)).map(|d| to_json(&d));
+                    live_state = to_json(&s);
+                    *erased_orders += 1;
+                }
+                if r.state.revision() as i64 != l.revision {
+                    fields.push("revision");
+                }
+                if to_json(&r.state) != live_state {
+                    fields.push("state");
+                }
+                if desired != live_desired {
+                    fields.push("desired");
+                }
+            }
+            (Some(_), None) => fields.push("missing_live"),
+            (None, Some(_)) => fields.push("missing_replayed"),
+            (None, None) => {}
+        }
+        if !fields.is_empty() {
+            out.push(ReplayDifference {
+                planexpo_event: key.0.clone(),
+                order_id: key.1.clone(),
+                fields,
+                live_revision: l.map(|l| l.revision),
+                replayed_revision: r.map(|r| r.state.revision() as i64),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,394 @@
+//! Audits: the sealed personal data of the event log, replays into a shadow schema (whole, and up
+//! to a point across a mask re-import), erasure, and the story of an order.
+
+use pxsync_core::event::{DeriveContext, EventData, EventEnvelope, Previous, derive_events};
+use pxsync_core::mask::{Mask, MaskRow, check_mask};
+use pxsync_core::order::observe;
+use pxsync_store::{ERASED, EventFilter, ReplayOptions, Store, Until};
+use pxsync_test_support::TestNamespace;
+use serde_json::{Value, json};
+
+const SALON: &str = "salon-audit-2026";
+
+/// Revision `rev` of order `n`: quantities move up and down, the contact is a named person.
+fn order_json(n: usize, rev: u64) -> Value {
+    let qty = [4, 9, 6, 12][(rev as usize + n) % 4];
+    json!({
+        "id": format!("ord_{n:05}"), "public_id": format!("PX-{n}"), "event": SALON, "revision": rev,
+        "updated_at": format!("2026-04-0{}T08:{:02}:00Z", rev, n % 60), "status": "validated",
+        "parent_order_id": null,
+        "company": {"name": format!("Exposant {n} rev {rev}"), "address": {"street": "1 rue de la Paix", "city": "Paris"}, "website": null},
+        "stand": null,
+        "booking_contact": {"civility": "Mme", "last_name": format!("Durand{n}"), "first_name": "Alice",
+            "email": format!("alice.durand{n}@example.fr"), "company": "ACME", "job_title": null,
+            "phone_1": "+33 1 23 45 67 89", "phone_2": null, "preferred_language": "fr"},
+        "lines": [{"product_id": "px_banner", "product_name": "Bannière", "quantity": qty},
+                  {"product_id": "px_badge", "product_name": "Badge", "quantity": rev}]
+    })
+}
+
+/// Revisions `revs` of orders `0..orders`, derived as the ingestor would.
+fn revisions(orders: usize, revs: std::ops::RangeInclusive<u64>) -> Vec<EventEnvelope> {
+    let ctx = DeriveContext {
+        inwink_event_id: "iw-audit",
+        recorded_at: pxsync_core::Timestamp::EPOCH,
+        traceparent: None,
+    };
+    let mut out = Vec::new();
+    for n in 0..orders {
+        let mut prev = Previous::default();
+        for rev in 1..=*revs.end() {
+            let events = derive_events(&prev, observe(&order_json(n, rev)).unwrap(), &ctx);
+            prev = prev.after(&events);
+            if revs.contains(&rev) {
+                out.extend(events);
+            }
+        }
+    }
+    out
+}
+
+fn mask(banner: &str) -> Mask {
+    let (mask, issues) = check_mask(&[
+        MaskRow {
+            row: 2,
+            planexpo_product_name: "Bannière".into(),
+            planexpo_product_id: Some("px_banner".into()),
+            inwink_product_name: "Banner".into(),
+            inwink_product_id: Some(banner.into()),
+        },
+        MaskRow {
+            row: 3,
+            planexpo_product_name: "Badge".into(),
+            planexpo_product_id: Some("px_badge".into()),
+            inwink_product_name: "Badge".into(),
+            inwink_product_id: Some("iw-badge".into()),
+        },
+    ]);
+    assert!(issues.is_empty(), "{issues:?}");
+    mask
+}
+
+/// A namespace with the salon registered and its first mask (banner → `iw-banner`) imported.
+async fn salon_namespace(tag: &str) -> TestNamespace {
+    let ns = TestNamespace::new(tag).await;
+    ns.store.register_salon(SALON, "iw-audit").await.unwrap();
+    ns.store
+        .import_mask(SALON, &mask("iw-banner"), "v1")
+        .await
+        .unwrap();
+    ns
+}
+
+/// Replays into `into` (the shadow schema).
+async fn replay(
+    ns: &TestNamespace,
+    until: Option<Until>,
+    into: &str,
+) -> pxsync_store::ReplayReport {
+    ns.store
+        .replay(
+            &ReplayOptions {
+                planexpo_event: Some(SALON.into()),
+                until,
+                into: into.to_owned(),
+            },
+            |_, _| {},
+        )
+        .await
+        .unwrap()
+}
+
+async fn project(store: &Store, events: &[EventEnvelope]) {
+    for batch in events.chunks(500) {
+        store.project_batch(batch, "s", 0).await.unwrap();
+    }
+}
+
+/// The live order_state (or a shadow copy) as comparable rows.
+async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+    let c = store.client().await.unwrap();
+    c.query(
+        &format!("SELECT order_id, revision, state, desired FROM {table} ORDER BY order_id"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect()
+}
+
+fn shadow(ns: &TestNamespace, tag: &str) -> String {
+    format!("{}_{tag}", ns.ns.schema())
+}
+
+async fn drop_schema(store: &Store, schema: &str) {
+    let c = store.client().await.unwrap();
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_replay_of_2000_orders_equals_the_live_state_and_the_log_holds_no_personal_value() {
+    let ns = salon_namespace("replay").await;
+    let events = revisions(2_000, 1..=3);
+    assert_eq!(events.len(), 6_000);
+    project(&ns.store, &events).await;
+
+    // The log holds no personal value in clear, and reads back the contact exactly.
+    let c = ns.store.client().await.unwrap();
+    let clear: i64 = c
+        .query_one(
+            "SELECT count(*) FROM event_log WHERE payload::text LIKE '%alice%' OR payload::text LIKE '%Durand%' OR payload::text LIKE '%23 45%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(clear, 0, "no name, e-mail or phone in clear in event_log");
+    let keys: i64 = c
+        .query_one("SELECT count(*) FROM person_keys", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 2_000, "one key per person");
+    let back = ns
+        .store
+        .logged_events(EventFilter {
+            order_id: Some("ord_00007".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 3);
+    let original: Vec<&EventEnvelope> = events
+        .iter()
+        .filter(|e| e.order_id == "ord_00007")
+        .collect();
+    for (read, orig) in back.iter().zip(original) {
+        assert_eq!(read.event.as_ref().unwrap(), orig, "read back exactly");
+        assert!(!read.erased);
+    }
+
+    let into = shadow(&ns, "shadow");
+    let mut calls = 0;
+    let report = ns
+        .store
+        .replay(
+            &ReplayOptions {
+                planexpo_event: Some(SALON.into()),
+                until: None,
+                into: into.clone(),
+            },
+            |_, _| calls += 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.events, 6_000);
+    assert_eq!(report.orders, 2_000);
+    assert_eq!(
+        report.differences,
+        vec![],
+        "no difference with the live state"
+    );
+    assert!(calls >= 1, "progress reported");
+    let live = state_rows(&ns.store, "order_state").await;
+    assert_eq!(live.len(), 2_000);
+    assert_eq!(
+        state_rows(&ns.store, &format!("{into}.order_state")).await,
+        live
+    );
+    assert_eq!(ns.store.verify_chains().await.unwrap(), None);
+    drop_schema(&ns.store, &into).await;
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn replay_until_reproduces_an_earlier_state_across_a_mask_reimport() {
+    let ns = salon_namespace("until").await;
+    project(&ns.store, &revisions(50, 1..=2)).await;
+    let then = state_rows(&ns.store, "order_state").await;
+    let c = ns.store.client().await.unwrap();
+    let row = c
+        .query_one("SELECT max(position), now() FROM event_log", &[])
+        .await
+        .unwrap();
+    let (position, at): (i64, time::OffsetDateTime) = (row.get(0), row.get(1));
+    // Later: a new mask (the banner remapped) and newer revisions.
+    ns.store
+        .import_mask(SALON, &mask("iw-banner-xl"), "v2")
+        .await
+        .unwrap();
+    project(&ns.store, &revisions(50, 3..=4)).await;
+    let now = state_rows(&ns.store, "order_state").await;
+    assert_ne!(now, then, "the live state moved on");
+
+    for (tag, until) in [
+        ("pos", Until::Position(position)),
+        ("time", Until::Time(at)),
+    ] {
+        let into = shadow(&ns, tag);
+        let report = replay(&ns, Some(until), &into).await;
+        assert_eq!(report.events, 100, "{tag}");
+        assert_eq!(
+            report.mask_versions.get(SALON),
+            Some(&1),
+            "{tag}: mask then in force"
+        );
+        assert_eq!(
+            state_rows(&ns.store, &format!("{into}.order_state")).await,
+            then,
+            "{tag}: the state as it was"
+        );
+        assert_eq!(
+            report.differences.len(),
+            50,
+            "{tag}: every order moved since"
+        );
+        drop_schema(&ns.store, &into).await;
+    }
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_run() {
+    let ns = salon_namespace("erase").await;
+    project(&ns.store, &revisions(3, 1..=2)).await;
+
+    // The address as typed by the operator (case and spaces do not matter).
+    let erasure = ns
+        .store
+        .erase_person("  Alice.Durand1@EXAMPLE.fr ")
+        .await
+        .unwrap();
+    assert_eq!(erasure.keys_erased, 1);
+    assert_eq!(erasure.events_erased, 2);
+    assert_eq!(
+        erasure.still_current_in,
+        vec![(SALON.to_owned(), "ord_00001".to_owned())],
+        "Planexpo still has the person as ord_00001's contact"
+    );
+
+    let back = ns
+        .store
+        .logged_events(EventFilter {
+            order_id: Some("ord_00001".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 2);
+    for e in &back {
+        assert!(e.erased);
+        let EventData::Observed(o) = &e.event.as_ref().unwrap().data else {
+            panic!("an observed revision");
+        };
+        let contact = o.snapshot.contact.as_ref().unwrap();
+        assert_eq!(contact.email, ERASED);
+        assert_eq!(contact.last_name.as_deref(), Some(ERASED));
+        assert_eq!(contact.phone_1.as_deref(), Some(ERASED));
+        assert_eq!(contact.phone_2, None, "a field it never had stays empty");
+        assert_eq!(contact.company.as_deref(), Some("ACME"), "not personal");
+        assert_eq!(o.snapshot.lines.len(), 2, "the rest of the order is intact");
+    }
+    // Another person is untouched.
+    let other = ns
+        .store
+        .logged_events(EventFilter {
+            order_id: Some("ord_00002".into()),
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.iter().all(|e| !e.erased));
+
+    assert_eq!(
+        ns.store.verify_chains().await.unwrap(),
+        None,
+        "the chains still verify"
+    );
+    let into = shadow(&ns, "erased");
+    let report = replay(&ns, None, &into).await;
+    assert_eq!(report.erased_orders, 1);
+    assert_eq!(report.differences, vec![], "erased, otherwise equal");
+    let c = ns.store.client().await.unwrap();
+    let shadow_email: String = c
+        .query_one(
+            &format!(
+                "SELECT state->'snapshot'->'contact'->>'email' FROM {into}.order_state WHERE order_id = 'ord_00001'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shadow_email, ERASED);
+
+    let trail = ns.store.audit_trail(SALON, "ord_00001").await.unwrap();
+    assert_eq!(trail.len(), 2);
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.summary.contains("booking contact erased") && !e.summary.contains("Durand")),
+        "{trail:?}"
+    );
+    // A second erasure finds nothing more.
+    assert_eq!(
+        ns.store
+            .erase_person("alice.durand1@example.fr")
+            .await
+            .unwrap()
+            .keys_erased,
+        0
+    );
+    drop_schema(&ns.store, &into).await;
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_audit_of_an_order_tells_its_refused_decrease_and_its_healed_deletion() {
+    let ns = salon_namespace("story").await;
+    project(&ns.store, &revisions(1, 1..=3)).await;
+    let order = "ord_00000";
+    ns.store
+        .record_refused_decrease(SALON, order, "iw-banner", 12, 4)
+        .await
+        .unwrap();
+    ns.store
+        .record_heal(
+            SALON,
+            Some(order),
+            "partner_recreated",
+            "partner deleted by hand on inwink: recreated",
+        )
+        .await
+        .unwrap();
+    let trail = ns.store.audit_trail(SALON, order).await.unwrap();
+    let kinds: Vec<&str> = trail.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "revision").count(),
+        3,
+        "{kinds:?}"
+    );
+    let refused = trail
+        .iter()
+        .find(|e| e.kind == "refused_decrease")
+        .expect("the refused decrease is told");
+    assert!(
+        refused.summary.contains("inwink keeps 12") && refused.summary.contains("asked for 4"),
+        "{}",
+        refused.summary
+    );
+    let heal = trail
+        .iter()
+        .find(|e| e.kind == "heal")
+        .expect("the heal is told");
+    assert!(heal.summary.contains("recreated"), "{}", heal.summary);
+    assert!(
+        trail.iter().all(|e| !e.summary.contains("alice")),
+        "no personal value"
+    );
+    ns.cleanup().await;
+}
