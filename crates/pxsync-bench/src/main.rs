@@ -1,7 +1,7 @@
 //! `pxsync-bench`: the benchmarks of pxsync on the real Postgres and NATS JetStream (URLs from
 //! `PXSYNC_DATABASE_URL` / `PXSYNC_NATS_URL`, as `make bench` provides them).
 //!
-//! `pxsync-bench [all|ingest|project] [--orders N]` prints, for each benchmark, the figure, a
+//! `pxsync-bench [all|ingest|project|replay] [--orders N]` prints, for each benchmark, the figure, a
 //! baseline measured in the same run, their ratio, the target and PASS or BELOW. The figures
 //! are information, not tests: the binary exits 0 unless something fails.
 //!
@@ -14,11 +14,15 @@
 //!   messages in batches of 500 (target: ≥ 20,000 events/s); and `project-memory`, the peak
 //!   resident memory of the projector, run in a child process (this binary, re-executed).
 //!
+//! - `replay`: `Store::replay` of N logged events into a shadow schema, in events per second,
+//!   against a raw sequential read of the same `event_log` rows (target: ≥ 50,000 events/s).
+//!
 //! Every benchmark works in a namespace of its own and removes it at the end.
 
 mod data;
 mod ingest;
 mod project;
+mod replay;
 mod report;
 
 use clap::{Parser, ValueEnum};
@@ -34,6 +38,8 @@ enum Which {
     Ingest,
     /// The projector (throughput and peak memory).
     Project,
+    /// The replay of the event log into a shadow schema.
+    Replay,
     /// Internal: the projection process of `project`.
     #[value(hide = true, name = "project-child")]
     ProjectChild,
@@ -74,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let default_n = n == DEFAULT_N;
     println!(
-        "pxsync-bench: N = {n}{} (--orders: orders for ingest, events for project)",
+        "pxsync-bench: N = {n}{} (--orders: orders for ingest, events for project and replay)",
         if default_n { " (default)" } else { "" }
     );
     println!();
@@ -86,6 +92,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if matches!(cli.which, Which::All | Which::Project) {
         for r in project::run(n, default_n).await? {
+            r.print();
+        }
+    }
+    if matches!(cli.which, Which::All | Which::Replay) {
+        for r in replay::run(n).await? {
             r.print();
         }
     }
