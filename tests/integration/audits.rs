@@ -392,3 +392,52 @@ async fn the_audit_of_an_order_tells_its_refused_decrease_and_its_healed_deletio
     );
     ns.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_audit_as_of_a_time_shows_the_order_as_it_stood_then() {
+    let ns = salon_namespace("asof").await;
+    let order = "ord_00003";
+    project(&ns.store, &revisions(5, 1..=2)).await;
+    ns.store
+        .record_floor(SALON, order, "iw-banner", 9, false)
+        .await
+        .unwrap();
+    let (_, desired_then) = ns.store.order_state(SALON, order).await.unwrap().unwrap();
+    let c = ns.store.client().await.unwrap();
+    let then: time::OffsetDateTime = c.query_one("SELECT now()", &[]).await.unwrap().get(0);
+    ns.store
+        .import_mask(SALON, &mask("iw-banner-xl"), "v2")
+        .await
+        .unwrap();
+    project(&ns.store, &revisions(5, 3..=4)).await;
+    ns.store
+        .record_floor(SALON, order, "iw-badge", 4, false)
+        .await
+        .unwrap();
+
+    let r = ns.store.audit_as_of(SALON, order, then).await.unwrap();
+    assert_eq!(r.revision, 2);
+    assert_eq!(r.mask_version, Some(1), "the mask then in force");
+    assert_eq!(r.entries.iter().filter(|e| e.kind == "revision").count(), 2);
+    let products: std::collections::BTreeMap<String, u32> =
+        serde_json::from_value(desired_then.unwrap()["products"].clone()).unwrap();
+    assert_eq!(r.desired.as_ref().unwrap().products, products);
+    let banner = r
+        .applied
+        .floors
+        .iter()
+        .find(|f| f.product_id == "iw-banner")
+        .unwrap();
+    assert!(banner.exact && banner.floor == 9, "{banner:?}");
+    let badge = r
+        .applied
+        .floors
+        .iter()
+        .find(|f| f.product_id == "iw-badge")
+        .unwrap();
+    assert!(
+        !badge.exact,
+        "written after the moment: not known as of then"
+    );
+    ns.cleanup().await;
+}

@@ -162,3 +162,143 @@ fn name_of<T: Serialize>(value: &T) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
 }
+
+/// An order as it stood at a moment: its story up to then, the desired state then (the fold of
+/// the events logged by then through the mask then in force), and what pxsync had applied to
+/// inwink by then, as far as its records tell. No personal value: the participant is only
+/// said to be there or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditAsOf {
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
+    pub entries: Vec<AuditEntry>,
+    /// The newest revision folded by then (0: none).
+    pub revision: u64,
+    pub mask_version: Option<i32>,
+    /// `None` when the order had no usable revision by then.
+    pub desired: Option<DesiredAsOf>,
+    pub applied: AppliedAsOf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredAsOf {
+    pub publish: bool,
+    pub partner: bool,
+    pub participant: bool,
+    pub parent_order_id: Option<String>,
+    pub products: std::collections::BTreeMap<String, u32>,
+    pub held_products: Vec<String>,
+}
+
+/// What pxsync had applied by then. The records keep the latest value and when it was written:
+/// a value last written at or before the moment is exact (`exact: true`); one written later
+/// is not known for that moment (for a floor, it was at most the current one, since floors
+/// only rise). The inwink calls made by then are counted from `inwink_calls`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppliedAsOf {
+    pub partner_id: Option<String>,
+    pub partner_exact: bool,
+    pub floors: Vec<FloorAsOf>,
+    pub calls_applied: i64,
+    pub calls_other: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorAsOf {
+    pub product_id: String,
+    pub floor: i32,
+    pub exact: bool,
+}
+
+impl Store {
+    /// The order as it stood at `as_of` (see [`AuditAsOf`]).
+    pub async fn audit_as_of(
+        &self,
+        ev: &str,
+        order_id: &str,
+        as_of: OffsetDateTime,
+    ) -> Result<AuditAsOf> {
+        let mut entries = self.audit_trail(ev, order_id).await?;
+        entries.retain(|e| e.at <= as_of);
+        let logged = self
+            .logged_events(EventFilter {
+                planexpo_event: Some(ev.to_owned()),
+                order_id: Some(order_id.to_owned()),
+                until: Some(crate::Until::Time(as_of)),
+            })
+            .await?;
+        let mut state = pxsync_core::fold::OrderState::default();
+        for e in logged.iter().filter_map(|l| l.event.as_ref().ok()) {
+            pxsync_core::fold::fold(&mut state, e);
+        }
+        let c = self.client().await?;
+        let mask = c
+            .query_opt(
+                "SELECT version, mask FROM mask_versions WHERE planexpo_event = $1 AND valid_from <= $2
+                 ORDER BY version DESC LIMIT 1",
+                &[&ev, &as_of],
+            )
+            .await
+            .ctx("read the mask then in force")?;
+        let (mask_version, mask) = match mask {
+            Some(r) => (
+                Some(r.get::<_, i32>(0)),
+                crate::from_json("mask_versions.mask", r.get(1))?,
+            ),
+            None => (None, pxsync_core::mask::Mask::default()),
+        };
+        let desired = pxsync_core::desired::desired_order(&state, &mask).map(|d| DesiredAsOf {
+            publish: d.publish,
+            partner: d.partner.is_some(),
+            participant: d.participant.is_some(),
+            parent_order_id: d.parent_order_id,
+            products: d.products,
+            held_products: d.held_products.into_iter().collect(),
+        });
+        let mut applied = AppliedAsOf::default();
+        if let Some(r) = c
+            .query_opt(
+                "SELECT partner_id, updated_at <= $3 FROM applied_partners WHERE planexpo_event = $1 AND order_id = $2",
+                &[&ev, &order_id, &as_of],
+            )
+            .await
+            .ctx("read the applied partner")?
+        {
+            applied.partner_exact = r.get(1);
+            applied.partner_id = if applied.partner_exact { r.get(0) } else { None };
+        }
+        applied.floors = c
+            .query(
+                "SELECT product_id, floor, updated_at <= $3 FROM applied_quantities
+                 WHERE planexpo_event = $1 AND order_id = $2 ORDER BY product_id",
+                &[&ev, &order_id, &as_of],
+            )
+            .await
+            .ctx("read the floors")?
+            .iter()
+            .map(|r| FloorAsOf {
+                product_id: r.get(0),
+                floor: r.get(1),
+                exact: r.get(2),
+            })
+            .collect();
+        let calls = c
+            .query_one(
+                "SELECT count(*) FILTER (WHERE outcome = 'applied'), count(*) FILTER (WHERE outcome <> 'applied')
+                 FROM inwink_calls WHERE planexpo_event = $1 AND order_id = $2 AND at <= $3",
+                &[&ev, &order_id, &as_of],
+            )
+            .await
+            .ctx("count the inwink calls")?;
+        applied.calls_applied = calls.get(0);
+        applied.calls_other = calls.get(1);
+        Ok(AuditAsOf {
+            as_of,
+            entries,
+            revision: state.revision(),
+            mask_version,
+            desired,
+            applied,
+        })
+    }
+}

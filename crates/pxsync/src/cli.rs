@@ -225,12 +225,107 @@ pub struct RunArgs {
     pub ops: OpsArgs,
 }
 
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{s:?} is not an RFC 3339 time (e.g. 2026-03-02T10:00:00Z)"))
+}
+
+/// `pxsync audit order --as-of` for people.
+fn render_as_of(order: &str, r: &pxsync_store::AuditAsOf) -> String {
+    use std::fmt::Write;
+    let at = pxsync_core::Timestamp::from_datetime(r.as_of);
+    let mut out = String::new();
+    for e in &r.entries {
+        let trace = e
+            .trace_id
+            .as_ref()
+            .map(|t| format!("  [trace {t}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}  {}{trace}",
+            pxsync_core::Timestamp::from_datetime(e.at),
+            e.summary
+        );
+    }
+    let mask = r
+        .mask_version
+        .map_or("no mask".to_owned(), |v| format!("mask v{v}"));
+    let _ = writeln!(
+        out,
+        "\nOrder {order} as of {at} (revision {}, {mask}):",
+        r.revision
+    );
+    match &r.desired {
+        None => {
+            let _ = writeln!(out, "  desired: nothing (no usable revision by then)");
+        }
+        Some(d) => {
+            let products: Vec<String> = d
+                .products
+                .iter()
+                .map(|(p, q)| format!("{p} × {q}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  desired: partner {}{}, participant {}, products: {}",
+                if !d.partner {
+                    "held (rejected)"
+                } else if d.publish {
+                    "Published"
+                } else {
+                    "Draft"
+                },
+                d.parent_order_id
+                    .as_ref()
+                    .map(|p| format!(" (co-exhibitor of {p})"))
+                    .unwrap_or_default(),
+                if d.participant { "yes" } else { "none" },
+                if products.is_empty() {
+                    "none".into()
+                } else {
+                    products.join(", ")
+                },
+            );
+        }
+    }
+    let partner = match (&r.applied.partner_id, r.applied.partner_exact) {
+        (Some(id), true) => format!("partner {id}"),
+        (None, true) => "no partner yet".into(),
+        _ => "partner: recorded again since, not known as of then".into(),
+    };
+    let floors: Vec<String> = r
+        .applied
+        .floors
+        .iter()
+        .map(|f| {
+            if f.exact {
+                format!("{} = {}", f.product_id, f.floor)
+            } else {
+                format!("{} ≤ {} (raised or marked since)", f.product_id, f.floor)
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  applied: {partner}; quantities: {}; inwink calls by then: {} applied, {} other",
+        if floors.is_empty() {
+            "none".into()
+        } else {
+            floors.join(", ")
+        },
+        r.applied.calls_applied,
+        r.applied.calls_other
+    );
+    out
+}
+
 /// `--until`: an event-log position (a number) or an RFC 3339 time.
 fn parse_until(s: &str) -> Result<pxsync_store::Until, String> {
     if let Ok(p) = s.parse::<i64>() {
         return Ok(pxsync_store::Until::Position(p));
     }
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+    parse_time(s)
         .map(pxsync_store::Until::Time)
         .map_err(|_| format!("{s:?} is neither a position (a number) nor an RFC 3339 time"))
 }
@@ -243,6 +338,10 @@ pub enum AuditCommand {
         order: String,
         #[arg(long)]
         event: String,
+        /// The order as it stood at this RFC 3339 time: its story up to then, the desired state
+        /// then and what was applied by then.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<time::OffsetDateTime>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -681,6 +780,23 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Order {
             order,
             event,
+            as_of: Some(as_of),
+            json,
+            db,
+        }) => {
+            let store = store_now(&db).await?;
+            let report = store.audit_as_of(&event, &order, as_of).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render_as_of(&order, &report));
+            }
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Order {
+            order,
+            event,
+            as_of: None,
             json,
             db,
         }) => {
