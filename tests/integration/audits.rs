@@ -441,3 +441,98 @@ async fn the_audit_as_of_a_time_shows_the_order_as_it_stood_then() {
     );
     ns.cleanup().await;
 }
+
+/// Records what the emitter would have applied for every order, round after round, until the
+/// planner has nothing left to write (no inwink involved: only the applied records).
+async fn apply_everything(store: &Store) {
+    use pxsync_core::plan::{Op, plan_order};
+    for order in store.order_ids(SALON).await.unwrap() {
+        for _round in 0..4 {
+            let ctx = store.reconcile_context(SALON, &order).await.unwrap();
+            let desired = ctx.desired.clone().unwrap();
+            let plan = plan_order(ctx.plan_input(&desired));
+            if plan.ops.is_empty() {
+                break;
+            }
+            for op in &plan.ops {
+                match op {
+                    Op::CreatePartner(w) | Op::UpdatePartner(w) => store
+                        .record_partner(SALON, &order, &format!("p-{order}"), Some(w))
+                        .await
+                        .unwrap(),
+                    Op::CreateParticipant(p) | Op::UpdateParticipant(p) => store
+                        .record_participant(SALON, &p.email_key, &format!("u-{order}"), Some(p))
+                        .await
+                        .unwrap(),
+                    Op::LinkTeamMember => {
+                        if let (Some(p), Some(u)) = (&ctx.partner, &ctx.participant_record) {
+                            store
+                                .record_link(SALON, &p.partner_id, &u.participant_id, None)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                    Op::SetQuantity {
+                        product_id,
+                        quantity,
+                        ..
+                    } => store
+                        .record_floor(SALON, &order, product_id, *quantity, false)
+                        .await
+                        .unwrap(),
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_tampered_applied_record_and_accepts_recorded_reasons() {
+    let ns = salon_namespace("verify").await;
+    project(&ns.store, &revisions(4, 1..=2)).await;
+    ns.store.set_enabled(SALON, true).await.unwrap();
+    apply_everything(&ns.store).await;
+    let c = ns.store.client().await.unwrap();
+    c.batch_execute("UPDATE work_queue SET state = 'done'")
+        .await
+        .unwrap();
+    let check = pxsync::verify::verify_applied(&ns.store).await.unwrap();
+    assert_eq!(check.orders, 4);
+    assert_eq!(check.unexplained, vec![], "all applied, nothing to explain");
+
+    // A floor lowered behind pxsync's back, and one raised without a refused decrease.
+    c.batch_execute(
+        "UPDATE applied_quantities SET floor = 1 WHERE order_id = 'ord_00001' AND product_id = 'iw-banner';
+         UPDATE applied_quantities SET floor = 99 WHERE order_id = 'ord_00002' AND product_id = 'iw-badge';",
+    )
+    .await
+    .unwrap();
+    let check = pxsync::verify::verify_applied(&ns.store).await.unwrap();
+    let found: Vec<(&str, &str)> = check
+        .unexplained
+        .iter()
+        .map(|u| (u.order_id.as_str(), u.detail.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].0 == "ord_00001" && found[0].1.contains("iw-banner: applied floor 1 below"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].0 == "ord_00002" && found[1].1.contains("no refused decrease recorded"),
+        "{found:?}"
+    );
+
+    // Recorded reasons explain them: the decrease refused, the other order parked.
+    ns.store
+        .record_refused_decrease(SALON, "ord_00002", "iw-badge", 99, 2)
+        .await
+        .unwrap();
+    c.batch_execute("UPDATE work_queue SET state = 'parked' WHERE order_id = 'ord_00001'")
+        .await
+        .unwrap();
+    let check = pxsync::verify::verify_applied(&ns.store).await.unwrap();
+    assert_eq!(check.unexplained, vec![]);
+    assert_eq!(check.explained.get("parked"), Some(&1));
+    ns.cleanup().await;
+}

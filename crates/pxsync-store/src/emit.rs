@@ -35,6 +35,22 @@ pub struct ReconcileContext {
     pub broken_products: std::collections::BTreeSet<String>,
 }
 
+impl ReconcileContext {
+    /// The planner's input for `desired` (this order's desired state, possibly adjusted, e.g.
+    /// with broken mappings held) against the records of this context.
+    pub fn plan_input<'a>(&'a self, desired: &'a DesiredOrder) -> pxsync_core::plan::PlanInput<'a> {
+        pxsync_core::plan::PlanInput {
+            desired,
+            participant: self.participant.as_ref(),
+            parent_partner_id: self.parent_partner_id.as_deref(),
+            partner: self.partner.as_ref(),
+            participant_record: self.participant_record.as_ref(),
+            linked: self.linked,
+            floors: &self.floors,
+        }
+    }
+}
+
 /// How a reconcile ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {

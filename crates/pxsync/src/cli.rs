@@ -347,7 +347,9 @@ pub enum AuditCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Verifies every order's hash chain in the event log; exits non-zero at the first broken link.
+    /// Verifies every order's hash chain in the event log, then that the applied state of every
+    /// order matches the fold of its events except where a recorded reason explains it; exits
+    /// non-zero at a broken link or an unexplained difference.
     Verify {
         #[command(flatten)]
         db: DatabaseArgs,
@@ -921,19 +923,37 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify { db }) => {
             let store = store_now(&db).await?;
             let events = store.event_log_count(None).await?;
-            match store.verify_chains().await? {
-                None => {
-                    println!(
-                        "event log verified: {events} events, every order's hash chain is intact"
-                    );
-                    Ok(())
-                }
-                Some((order, event_id, position)) => {
-                    bail!(
-                        "the hash chain of order {order} is broken at event {event_id} (position {position}): the event log was altered"
-                    )
-                }
+            if let Some((order, event_id, position)) = store.verify_chains().await? {
+                bail!(
+                    "the hash chain of order {order} is broken at event {event_id} (position {position}): the event log was altered"
+                )
             }
+            println!("event log verified: {events} events, every order's hash chain is intact");
+            let check = crate::verify::verify_applied(&store).await?;
+            let explained: Vec<String> = check
+                .explained
+                .iter()
+                .map(|(reason, n)| format!("{n} {reason}"))
+                .collect();
+            println!(
+                "applied state checked against the fold of the events: {} orders{}",
+                check.orders,
+                if explained.is_empty() {
+                    String::new()
+                } else {
+                    format!("; differences explained: {}", explained.join(", "))
+                }
+            );
+            for u in &check.unexplained {
+                println!("{} {}: {}", u.planexpo_event, u.order_id, u.detail);
+            }
+            if !check.unexplained.is_empty() {
+                bail!(
+                    "{} differences between the applied state and the fold are not explained by any recorded reason",
+                    check.unexplained.len()
+                );
+            }
+            Ok(())
         }
         Command::Preflight {
             event,

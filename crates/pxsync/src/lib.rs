@@ -21,6 +21,7 @@ pub mod progress;
 pub mod projector;
 pub mod salons;
 pub mod telemetry;
+pub mod verify;
 pub mod webhook;
 
 use std::future::Future;
