@@ -8,7 +8,7 @@
 //! (`{partner:ORDER}`, `{participant:ORDER}`). Each order is planned on its own: a co-exhibitor
 //! whose parent is created by the same run gets its link in a follow-up update.
 
-use pxsync_core::plan::{Note, Op, ParticipantRecord, PartnerRecord, PlanInput, plan_order};
+use pxsync_core::plan::{Note, Op, ParticipantRecord, PartnerRecord, plan_order};
 use pxsync_inwink::{InwinkReader, WriteDescription, describe_write};
 use pxsync_store::Store;
 use serde::Serialize;
@@ -101,15 +101,7 @@ pub async fn dry_run(
                 *floor = (*floor).max(held.quantity);
             }
         }
-        let plan = plan_order(PlanInput {
-            desired: &desired,
-            participant: ctx.participant.as_ref(),
-            parent_partner_id: ctx.parent_partner_id.as_deref(),
-            partner: ctx.partner.as_ref(),
-            participant_record: ctx.participant_record.as_ref(),
-            linked: ctx.linked,
-            floors: &ctx.floors,
-        });
+        let plan = plan_order(ctx.plan_input(&desired));
         let partner_id = ctx.partner.as_ref().map_or_else(
             || format!("{{partner:{order_id}}}"),
             |p| p.partner_id.clone(),

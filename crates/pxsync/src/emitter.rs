@@ -12,7 +12,7 @@
 
 use crate::Shutdown;
 use futures::StreamExt;
-use pxsync_core::plan::{Note, Op, PlanInput, plan_order};
+use pxsync_core::plan::{Note, Op, plan_order};
 use pxsync_inwink::{InwinkClient, InwinkError};
 use pxsync_store::{Claim, Finish, ReconcileContext, Store};
 use std::collections::BTreeMap;
@@ -182,15 +182,7 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
             return Ok(Finish::Done);
         };
         let desired = &with_broken_held(desired, &ctx.broken_products);
-        let plan = plan_order(PlanInput {
-            desired,
-            participant: ctx.participant.as_ref(),
-            parent_partner_id: ctx.parent_partner_id.as_deref(),
-            partner: ctx.partner.as_ref(),
-            participant_record: ctx.participant_record.as_ref(),
-            linked: ctx.linked,
-            floors: &ctx.floors,
-        });
+        let plan = plan_order(ctx.plan_input(desired));
         for note in &plan.notes {
             if let Note::QuantityDecreaseRefused {
                 product_id,
