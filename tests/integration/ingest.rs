@@ -43,6 +43,7 @@ impl Feed {
             inwink_event_id: "8c1f5a2e-3b4d-4e6f-9a7b-1c2d3e4f5a6b".into(),
             poll_interval: Duration::from_millis(100),
             rescan_interval: Duration::from_secs(3600),
+            page_size: 100,
         };
         Feed {
             ns: TestNamespace::new(tag).await,

@@ -1,11 +1,11 @@
-//! The ingestor's benchmarks: an in-memory feed through `ingest_orders` against a raw JetStream
+//! The ingestor's benchmarks: an in-memory feed through a `FeedPass` against a raw JetStream
 //! publish, and the Planexpo simulator over HTTP through `poll_once`.
 
 use crate::data::{self, EVENT, INWINK_EVENT_ID};
 use crate::report::{Report, rate, rate_line};
 use anyhow::Context;
 use async_nats::jetstream::{self, stream};
-use pxsync::ingestor::{Salon, ingest_orders, poll_once};
+use pxsync::ingestor::{FeedPass, Salon, poll_once};
 use pxsync_bus::StreamSettings;
 use pxsync_core::event::encode;
 use pxsync_planexpo::{PlanexpoClient, PlanexpoConfig, Secret};
@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Orders per feed page, as `poll_once` reads them.
-const PAGE: usize = 100;
+const PAGE: usize = pxsync::ingestor::DEFAULT_PAGE_SIZE as usize;
 /// Acknowledgements in flight in the raw publish baseline.
 const RAW_IN_FLIGHT: usize = 256;
 /// The simulator generates at most this many orders per `/_sim/generate`.
@@ -26,6 +26,7 @@ fn salon(planexpo: PlanexpoClient) -> Salon {
         inwink_event_id: INWINK_EVENT_ID.into(),
         poll_interval: Duration::from_secs(1),
         rescan_interval: Duration::from_secs(3600),
+        page_size: PAGE as u16,
     }
 }
 
@@ -47,7 +48,7 @@ pub async fn run(orders: usize) -> anyhow::Result<Vec<Report>> {
     Ok(vec![in_memory.0, e2e])
 }
 
-/// `ingest_orders` page by page on an in-memory feed; baseline: a raw JetStream publish of the
+/// A `FeedPass` page by page on an in-memory feed; baseline: a raw JetStream publish of the
 /// same payloads with 256 acks in flight. Returns the report and the ingest rate.
 async fn in_memory(ns: &TestNamespace, orders: usize) -> anyhow::Result<(Report, f64)> {
     let feed = data::validated_feed(orders);
@@ -69,10 +70,11 @@ async fn in_memory(ns: &TestNamespace, orders: usize) -> anyhow::Result<(Report,
     let salon = salon(planexpo);
     ns.store.register_salon(EVENT, INWINK_EVENT_ID).await?;
     let started = Instant::now();
-    let mut published = 0;
+    let mut pass = FeedPass::new(&ns.store, &ns.bus, &salon);
     for page in feed.chunks(PAGE) {
-        published += ingest_orders(&ns.store, &ns.bus, &salon, page, true).await?;
+        pass.push(page).await?;
     }
+    let published = pass.finish().await?;
     let elapsed = started.elapsed();
     anyhow::ensure!(
         published == payloads.len(),

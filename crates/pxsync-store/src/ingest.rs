@@ -1,6 +1,6 @@
 //! The ingestor's memory: the feed watermark and what it last observed of each order.
 
-use crate::{Ctx, Result, Store, from_json, to_json};
+use crate::{Ctx, Result, Store, StoreError};
 use pxsync_core::Timestamp;
 use pxsync_core::event::Previous;
 use std::collections::BTreeMap;
@@ -43,12 +43,22 @@ impl Store {
             .await
             .ctx("read the previous observations")?;
         rows.into_iter()
-            .map(|r| Ok((r.get(0), from_json("ingest_orders.previous", r.get(1))?)))
+            .map(|r| {
+                let bytes: &[u8] = r.get(1);
+                let previous = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                    what: "ingest_orders.previous",
+                    detail: e.to_string(),
+                })?;
+                Ok((r.get(0), previous))
+            })
             .collect()
     }
 
     /// Records, after JetStream acknowledged their events, what was observed of these orders,
-    /// and moves the watermark (never backwards). One transaction.
+    /// and moves the watermark (never backwards). One transaction, committed without waiting
+    /// for the WAL flush: a record lost in a server crash only makes the ingestor read and
+    /// publish those orders again, with the same event ids, which JetStream and the event log
+    /// drop.
     pub async fn record_ingested(
         &self,
         planexpo_event: &str,
@@ -57,16 +67,27 @@ impl Store {
     ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .ctx("relax the commit")?;
         if !observed.is_empty() {
             let ids: Vec<&str> = observed.iter().map(|(id, _)| id.as_str()).collect();
             let revs: Vec<i64> = observed
                 .iter()
                 .map(|(_, p)| p.revision.unwrap_or(0) as i64)
                 .collect();
-            let prevs: Vec<serde_json::Value> = observed.iter().map(|(_, p)| to_json(p)).collect();
+            let prevs = observed
+                .iter()
+                .map(|(_, p)| {
+                    serde_json::to_vec(p).map_err(|e| StoreError::Corrupt {
+                        what: "ingest_orders.previous",
+                        detail: e.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<Vec<u8>>>>()?;
             tx.execute(
                 "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
-                 SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::jsonb[])
+                 SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bytea[])
                  ON CONFLICT (planexpo_event, order_id) DO UPDATE
                  SET revision = EXCLUDED.revision, previous = EXCLUDED.previous
                  WHERE ingest_orders.revision < EXCLUDED.revision",

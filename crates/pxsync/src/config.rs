@@ -96,6 +96,9 @@ pub struct PlanexpoArgs {
     /// How often the whole feed is read again from the start.
     #[arg(id = "planexpo_rescan_interval", long = "planexpo-rescan-interval", env = "PXSYNC_PLANEXPO_RESCAN_INTERVAL", default_value = "24h", value_parser = duration)]
     pub rescan_interval: Duration,
+    /// Orders per page of the feed (Planexpo accepts 1 to 500).
+    #[arg(id = "planexpo_page_size", long = "planexpo-page-size", env = "PXSYNC_PLANEXPO_PAGE_SIZE", default_value_t = crate::ingestor::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub page_size: u16,
 }
 
 /// The webhook receiver (off when no address is set).
@@ -137,6 +140,7 @@ impl PlanexpoArgs {
             inwink_event_id: inwink_event_id.to_owned(),
             poll_interval: self.poll_interval,
             rescan_interval: self.rescan_interval,
+            page_size: self.page_size,
         })
     }
 }

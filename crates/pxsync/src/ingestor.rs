@@ -11,6 +11,7 @@ use pxsync_core::event::{DeriveContext, Previous, derive_events};
 use pxsync_core::order::{Observation, observe};
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::{Store, Watermark};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -23,7 +24,12 @@ pub struct Salon {
     /// How often the whole feed is read again from the start (heals anything missed; an
     /// unchanged salon publishes nothing).
     pub rescan_interval: Duration,
+    /// Orders per page of the feed (Planexpo accepts 1 to 500).
+    pub page_size: u16,
 }
+
+/// Orders per feed page by default: Planexpo's maximum, the fewest round trips.
+pub const DEFAULT_PAGE_SIZE: u16 = 500;
 
 /// What one pass over the feed did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -113,22 +119,107 @@ pub async fn poll_once(
     };
     let mut cursor: Option<String> = None;
     let mut outcome = PassOutcome::default();
+    let mut pass = FeedPass::new(store, bus, salon);
     loop {
         let page = salon
             .planexpo
             .orders_page(
                 if cursor.is_none() { since } else { None },
                 cursor.as_deref(),
-                100,
+                u32::from(salon.page_size),
             )
             .await
             .with_context(|| format!("read the order feed of {event}"))?;
         outcome.orders_read += page.orders.len();
-        outcome.events_published += ingest_orders(store, bus, salon, &page.orders, true).await?;
+        pass.push(&page.orders).await?;
         match page.next_cursor {
             Some(c) => cursor = Some(c),
-            None => return Ok(outcome),
+            None => break,
         }
+    }
+    outcome.events_published = pass.finish().await?;
+    Ok(outcome)
+}
+
+/// One pass over the feed, pipelined: page N+1 is judged, derived and published while page N's
+/// acknowledgements are awaited and page N is recorded (in a task of its own). Records happen
+/// strictly in page order, each only after every event of its page was acknowledged, so the
+/// watermark never passes an unacknowledged event. An order of page N+1 that was also in page N
+/// is derived against page N's observation, not yet recorded (no duplicate, no lost change).
+pub struct FeedPass<'a> {
+    store: &'a Store,
+    bus: &'a Bus,
+    salon: &'a Salon,
+    inflight: Option<InflightPage>,
+    published: usize,
+}
+
+impl<'a> FeedPass<'a> {
+    pub fn new(store: &'a Store, bus: &'a Bus, salon: &'a Salon) -> FeedPass<'a> {
+        FeedPass {
+            store,
+            bus,
+            salon,
+            inflight: None,
+            published: 0,
+        }
+    }
+
+    /// Publishes one page; returns once the previous page is recorded.
+    pub async fn push(&mut self, raws: &[serde_json::Value]) -> anyhow::Result<()> {
+        let overlay = self.inflight.as_ref().map(|(_, o)| o);
+        let page = publish(self.store, self.bus, self.salon, raws, overlay, true).await?;
+        self.settle_inflight().await?;
+        self.published += page.acks.len();
+        let overlay = page.observed.iter().cloned().collect();
+        let store = self.store.clone();
+        let event = self.salon.planexpo.event().to_owned();
+        let task = tokio::spawn(async move { page.settle(&store, &event).await });
+        self.inflight = Some((task, overlay));
+        Ok(())
+    }
+
+    async fn settle_inflight(&mut self) -> anyhow::Result<()> {
+        if let Some((task, _)) = self.inflight.take() {
+            task.await.context("the recording task of a feed page")??;
+        }
+        Ok(())
+    }
+
+    /// Waits for the last page's acknowledgements and record; returns the events published.
+    pub async fn finish(mut self) -> anyhow::Result<usize> {
+        self.settle_inflight().await?;
+        Ok(self.published)
+    }
+}
+
+/// The recording task of the page in flight, and the observations it will record.
+type InflightPage = (
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    BTreeMap<String, Previous>,
+);
+
+/// A page whose events are published and not yet acknowledged.
+struct PublishedPage {
+    acks: Vec<async_nats::jetstream::context::PublishAckFuture>,
+    observed: Vec<(String, Previous)>,
+    watermark: Option<Watermark>,
+    /// The publish spans, closed once acknowledged.
+    spans: Vec<tracing::Span>,
+}
+
+impl PublishedPage {
+    /// Awaits every acknowledgement, then records the observations and the watermark.
+    async fn settle(self, store: &Store, event: &str) -> anyhow::Result<()> {
+        for ack in self.acks {
+            ack.await
+                .context("JetStream did not acknowledge an event")?;
+        }
+        drop(self.spans);
+        store
+            .record_ingested(event, &self.observed, self.watermark.as_ref())
+            .await?;
+        Ok(())
     }
 }
 
@@ -144,6 +235,23 @@ pub async fn ingest_orders(
     raws: &[serde_json::Value],
     advance_watermark: bool,
 ) -> anyhow::Result<usize> {
+    let page = publish(store, bus, salon, raws, None, advance_watermark).await?;
+    let published = page.acks.len();
+    page.settle(store, salon.planexpo.event()).await?;
+    Ok(published)
+}
+
+/// Judges, derives and publishes a set of raw orders, without waiting for the
+/// acknowledgements. `overlay`: observations published but not yet recorded (they win over the
+/// store's memory).
+async fn publish(
+    store: &Store,
+    bus: &Bus,
+    salon: &Salon,
+    raws: &[serde_json::Value],
+    overlay: Option<&BTreeMap<String, Previous>>,
+    advance_watermark: bool,
+) -> anyhow::Result<PublishedPage> {
     let event = salon.planexpo.event();
     let mut observations = Vec::new();
     let mut watermark: Option<Watermark> = None;
@@ -189,7 +297,11 @@ pub async fn ingest_orders(
     let mut observed: Vec<(String, Previous)> = Vec::new();
     let mut spans = Vec::new();
     for (id, obs) in ids.into_iter().zip(observations) {
-        let prev = previous.get(&id).cloned().unwrap_or_default();
+        let prev = overlay
+            .and_then(|o| o.get(&id))
+            .or_else(|| previous.get(&id))
+            .cloned()
+            .unwrap_or_default();
         // One Planexpo change is one trace: the publish span's context travels with the event.
         let span = tracing::info_span!("ingest.publish", order = %id, event = %salon.planexpo.event(), revision = tracing::field::Empty);
         let traceparent = span
@@ -211,19 +323,12 @@ pub async fn ingest_orders(
         spans.push(span);
         observed.push((id, prev.after(&events)));
     }
-    let published = acks.len();
-    let _spans = spans; // closed once acknowledged
-    for ack in acks {
-        ack.await
-            .context("JetStream did not acknowledge an event")?;
-    }
-    let watermark = if advance_watermark {
-        watermark.as_ref()
-    } else {
-        None
-    };
-    store.record_ingested(event, &observed, watermark).await?;
-    Ok(published)
+    Ok(PublishedPage {
+        acks,
+        observed,
+        watermark: if advance_watermark { watermark } else { None },
+        spans,
+    })
 }
 
 /// The whole ingestor: the webhook receiver when an address is set, and one poller per salon

@@ -147,6 +147,7 @@ impl SalonConfig {
             inwink_event_id: self.inwink_event_id.clone(),
             poll_interval: self.duration(&self.poll_interval),
             rescan_interval: self.duration(&self.rescan_interval),
+            page_size: crate::ingestor::DEFAULT_PAGE_SIZE,
         })
     }
 
