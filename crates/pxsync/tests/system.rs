@@ -2666,7 +2666,17 @@ async fn a_remap_is_reported_as_a_remap_not_as_refused_decreases() {
         w.cli(&["status", "--event", ev])
             .contains("mask version 2: remap: Planexpo product prd_banner_2x1")
     );
-    // The audit finds nothing unexplained: the old product is no longer synchronised.
+    // The order's story tells the remap once; the audit finds nothing unexplained (the old
+    // product is no longer synchronised).
+    let story = w.cli(&["audit", "order", "ord_A0001", "--event", ev]);
+    assert_eq!(
+        story
+            .matches("remap: Planexpo product prd_banner_2x1")
+            .count(),
+        1,
+        "{story}"
+    );
+    assert!(!story.contains("decrease refused"), "{story}");
     w.cli(&["audit", "verify"]);
     w.finish().await;
 }
