@@ -741,7 +741,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                         &apis.inwink.reader()?,
                         &event,
                         &tests,
-                        &deployment_of(&event)?,
+                        &deployment_of(&event),
                     )
                     .await?;
                     eprint!("{}", report.render());
@@ -1077,7 +1077,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 &inwink.reader()?,
                 &event,
                 &tests,
-                &deployment_of(&event)?,
+                &deployment_of(&event),
             )
             .await?;
             if json {

@@ -90,7 +90,7 @@ pub struct StoredPrerequisites {
 fn prerequisites_check(
     ev: &str,
     stored: Option<serde_json::Value>,
-    deployment: &pxsync_mask::Deployment,
+    deployment: &anyhow::Result<pxsync_mask::Deployment>,
 ) -> anyhow::Result<Check> {
     let Some(stored) = stored else {
         return Ok(check(
@@ -99,6 +99,17 @@ fn prerequisites_check(
             "no prerequisites sheet imported (a CSV mask): nothing to compare",
             None,
         ));
+    };
+    let deployment = match deployment {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(check(
+                "prerequisites",
+                Level::Blocker,
+                format!("the deployment's configuration cannot be read: {e:#}"),
+                Some("fix PXSYNC_CONFIG (or unset it to use the environment)".into()),
+            ));
+        }
     };
     let stored: StoredPrerequisites = serde_json::from_value(stored)?;
     let issues = pxsync_mask::check_prerequisites(&stored.sheet, &stored.rows, ev, deployment);
@@ -151,13 +162,16 @@ where
     call().await
 }
 
+/// Runs every check for the salon `ev`. `deployment` is the deployment's configuration of the
+/// salon (`cli::deployment_of`: the salon of `PXSYNC_CONFIG`, or the environment), which the
+/// imported prerequisites sheet is compared with; an error reading it fails that check only.
 pub async fn preflight(
     store: &Store,
     planexpo: &PlanexpoClient,
     inwink: &InwinkReader,
     ev: &str,
     test_orders: &BTreeSet<String>,
-    deployment: &pxsync_mask::Deployment,
+    deployment: &anyhow::Result<pxsync_mask::Deployment>,
 ) -> anyhow::Result<Preflight> {
     let mut checks = Vec::new();
     let px = with_retries(
