@@ -4,6 +4,7 @@
 //! [`check_prerequisites`] compares the sheet with it and returns located issues.
 
 use crate::layout::PrerequisiteKey;
+use crate::secret::looks_like_secret;
 use crate::{LocatedIssue, Prerequisite, REDACTED, Severity};
 use std::collections::BTreeMap;
 
@@ -97,11 +98,16 @@ pub fn check_prerequisites(
         match &setting.value {
             SettingValue::Plain(configured) => {
                 if !same_plain(key, value, configured) {
+                    // A configured URL can carry credentials: such a value is never shown.
+                    let shown = if looks_like_secret(configured, true) {
+                        "a value that is not shown (it carries credentials)".to_owned()
+                    } else {
+                        format!("\"{}\"", configured.trim())
+                    };
                     push(
                         Severity::Error,
                         format!(
-                            "the {label} is \"{value}\" in the mask but \"{}\" in {source} ({name}): fix the cell or the deployment",
-                            configured.trim()
+                            "the {label} is \"{value}\" in the mask but {shown} in {source} ({name}): fix the cell or the deployment"
                         ),
                     );
                 }
@@ -329,6 +335,33 @@ mod tests {
         );
         assert_eq!(missing.len(), 1);
         assert!(missing[0].starts_with("warning: "), "{missing:?}");
+        // A configured URL with credentials is not shown either.
+        let mut with_password = deployment(SecretSource::Missing);
+        with_password.settings.insert(
+            PrerequisiteKey::PlanexpoBaseUrl,
+            Setting {
+                name: "PXSYNC_PLANEXPO_BASE_URL".into(),
+                value: SettingValue::Plain("https://user:hunter2@org.planexpo.fr".into()),
+            },
+        );
+        let shown: Vec<String> = check_prerequisites(
+            "Prérequis techniques",
+            &[p(
+                PrerequisiteKey::PlanexpoBaseUrl,
+                "https://org.planexpo.fr",
+                2,
+            )],
+            "salon-2026",
+            &with_password,
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown.len(), 1);
+        assert!(
+            !shown[0].contains("hunter2") && shown[0].contains("row 2, column B"),
+            "{shown:?}"
+        );
         // A redacted value (it looked like a secret) is never compared, so never shown.
         assert!(
             check(
