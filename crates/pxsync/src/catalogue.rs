@@ -12,7 +12,6 @@
 //! the catalogue read is adopted as the new baseline.
 
 use pxsync_core::catalogue::{MappingBreak, Side, mapping_breaks};
-use pxsync_core::mask::Mask;
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::Store;
 use sha2::{Digest, Sha256};
@@ -67,12 +66,13 @@ pub async fn check_planexpo(
     planexpo: &PlanexpoClient,
 ) -> anyhow::Result<Vec<MappingBreak>> {
     let ev = planexpo.event();
-    if !store.salon(ev).await?.is_some_and(|s| s.enabled) {
+    if !store
+        .salon(ev)
+        .await?
+        .is_some_and(|s| s.enabled && s.mask_version.is_some())
+    {
         return Ok(Vec::new()); // before go-live, the preflight checks the catalogues
     }
-    let Some((_, mask)) = store.current_mask(ev).await? else {
-        return Ok(Vec::new());
-    };
     let current: BTreeMap<String, String> = planexpo
         .catalog()
         .await?
@@ -80,16 +80,16 @@ pub async fn check_planexpo(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    check_side(store, ev, Side::Planexpo, &mask, &current).await
+    check_side(store, ev, Side::Planexpo, &current).await
 }
 
 /// Compares a catalogue just read with the salon's baseline on `side` and records the broken
-/// mappings. Returns the breaks found (new or already recorded).
+/// mappings of the mask in force. Returns the breaks found (new or already recorded). The
+/// mask is read only when the fingerprint differs.
 pub async fn check_side(
     store: &Store,
     ev: &str,
     side: Side,
-    mask: &Mask,
     current: &BTreeMap<String, String>,
 ) -> anyhow::Result<Vec<MappingBreak>> {
     let print = fingerprint(current);
@@ -97,7 +97,10 @@ pub async fn check_side(
     if baseline.as_ref().is_some_and(|(f, _)| *f == print) {
         return Ok(Vec::new());
     }
-    let breaks = mapping_breaks(side, mask, baseline.as_ref().map(|(_, p)| p), current);
+    let Some((_, mask)) = store.current_mask(ev).await? else {
+        return Ok(Vec::new());
+    };
+    let breaks = mapping_breaks(side, &mask, baseline.as_ref().map(|(_, p)| p), current);
     for b in &breaks {
         let row = i32::try_from(b.row).ok();
         if store

@@ -249,21 +249,15 @@ pub async fn inspect_salon(
     }
     // Mapped products renamed, removed or re-identified on inwink (found here even when no
     // order changes).
-    if enabled && let Some((_, mask)) = store.current_mask(ev).await? {
+    if enabled && store.current_mask(ev).await?.is_some() {
         let products = match reader.event_products().await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
         let current: BTreeMap<String, String> =
             products.into_iter().map(|p| (p.id, p.name)).collect();
-        crate::catalogue::check_side(
-            store,
-            ev,
-            pxsync_core::catalogue::Side::Inwink,
-            &mask,
-            &current,
-        )
-        .await?;
+        crate::catalogue::check_side(store, ev, pxsync_core::catalogue::Side::Inwink, &current)
+            .await?;
     }
     // Partners created by hand before the sync.
     let mut by_name: BTreeMap<String, Vec<&pxsync_inwink::Partner>> = BTreeMap::new();
