@@ -45,6 +45,37 @@ pub struct Deployment {
     pub settings: BTreeMap<PrerequisiteKey, Setting>,
 }
 
+impl Deployment {
+    /// What the prerequisites sheet should say for this deployment (for `pxsync mask draft`):
+    /// the ids as configured, `env:NAME` for a secret read from a variable, and
+    /// `secret:name/key` for a secret read from the file `…/name/key` (a Kubernetes secret
+    /// mounted as files). Secrets the deployment does not set, and files that do not look like
+    /// a mounted secret, are left out (the draft keeps its default there).
+    pub fn sheet_values(&self) -> BTreeMap<PrerequisiteKey, String> {
+        let mut out = BTreeMap::new();
+        for (key, setting) in &self.settings {
+            let value = match &setting.value {
+                SettingValue::Plain(v) if !v.trim().is_empty() => v.trim().to_owned(),
+                SettingValue::Secret(SecretSource::Env(var)) => format!("env:{var}"),
+                SettingValue::Secret(SecretSource::File(path)) => {
+                    let mut parts = path.rsplit('/');
+                    let (Some(file), Some(dir)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let reference = format!("secret:{dir}/{file}");
+                    if !crate::secret::is_reference(&reference) {
+                        continue;
+                    }
+                    reference
+                }
+                _ => continue,
+            };
+            out.insert(*key, value);
+        }
+        out
+    }
+}
+
 /// Compares the prerequisites sheet with the deployment and with the event being imported
 /// (`event`, the `--event` slug). Every difference is an error naming the sheet, the row and
 /// column B, and the setting of the deployment it differs from: an id that is not the
@@ -245,6 +276,39 @@ mod tests {
         .iter()
         .map(ToString::to_string)
         .collect()
+    }
+
+    #[test]
+    fn the_sheet_values_of_a_deployment_check_clean() {
+        let mut d = deployment(SecretSource::File(
+            "/var/run/secrets/pxsync-inwink/client-secret".into(),
+        ));
+        d.settings.insert(
+            PrerequisiteKey::PlanexpoApiKeyRef,
+            Setting {
+                name: "planexpo_api_key".into(),
+                value: SettingValue::Secret(SecretSource::Env("KEY_SANTE".into())),
+            },
+        );
+        let values = d.sheet_values();
+        assert_eq!(
+            values
+                .get(&PrerequisiteKey::InwinkClientSecretRef)
+                .map(String::as_str),
+            Some("secret:pxsync-inwink/client-secret")
+        );
+        assert_eq!(
+            values
+                .get(&PrerequisiteKey::PlanexpoApiKeyRef)
+                .map(String::as_str),
+            Some("env:KEY_SANTE")
+        );
+        let rows: Vec<Prerequisite> = values
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| p(*k, v, i + 2))
+            .collect();
+        assert!(check_prerequisites("Prérequis techniques", &rows, "salon-2026", &d).is_empty());
     }
 
     #[test]

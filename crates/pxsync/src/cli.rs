@@ -607,15 +607,19 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             let apis = Apis { planexpo, inwink };
             let (px, iw) = catalogues(&apis).await?;
-            // The prerequisites sheet gets the deployment's ids; the references keep their
-            // defaults, which are where this deployment reads its secrets.
+            // The prerequisites sheet says what the deployment is configured with: the salon
+            // of PXSYNC_CONFIG when set, else this command's settings (and references to the
+            // variables it reads its secrets from).
             use pxsync_mask::PrerequisiteKey as K;
-            let settings = std::collections::BTreeMap::from([
-                (K::PlanexpoBaseUrl, apis.planexpo.base_url.clone()),
-                (K::PlanexpoEventSlug, apis.planexpo.event.clone()),
-                (K::InwinkEventId, apis.inwink.event.event_id.clone()),
-                (K::InwinkClientId, apis.inwink.client_id.clone()),
-            ]);
+            let mut settings = deployment_of(&event)?.sheet_values();
+            if crate::config::salons_file_path().is_none() {
+                settings.extend([
+                    (K::PlanexpoBaseUrl, apis.planexpo.base_url.clone()),
+                    (K::PlanexpoEventSlug, apis.planexpo.event.clone()),
+                    (K::InwinkEventId, apis.inwink.event.event_id.clone()),
+                    (K::InwinkClientId, apis.inwink.client_id.clone()),
+                ]);
+            }
             let summary = pxsync_mask::write_draft(&file, &px, &iw, &settings)?;
             println!(
                 "draft mask for {event} written to {}: {} products matched by name, {} Planexpo and {} inwink products left for you to map, {} ambiguous names",

@@ -2298,6 +2298,29 @@ async fn the_prerequisites_sheet_is_checked_against_the_deployment() {
         Some(1),
         "the refused import left the mask in force"
     );
+    // Drafted under that salons file, the sheet says what the file says, and imports.
+    let drafted_with_config = w.dir.join("draft-config.xlsx");
+    let (ok, out, err) = run_command(
+        CLI,
+        &[
+            "mask",
+            "draft",
+            "--event",
+            "salon-sante-2026",
+            drafted_with_config.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        pxsync_mask::read_mask(&drafted_with_config)
+            .unwrap()
+            .prerequisite(K::InwinkClientSecretRef),
+        Some("env:INWINK_SECRET_SANTE")
+    );
+    let (ok, out, err) = import(&drafted_with_config, &with_config);
+    assert!(ok, "{out}{err}");
+    assert_eq!(w.mask_version().await, Some(2));
     w.finish().await;
 }
 
