@@ -90,7 +90,7 @@ pub struct PlanexpoArgs {
         env = "PXSYNC_PLANEXPO_EVENT"
     )]
     pub event: String,
-    /// How often the order feed is polled.
+    /// How often the order feed is polled (and, in an enabled salon, the catalogue checked).
     #[arg(id = "planexpo_poll_interval", long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
     pub poll_interval: Duration,
     /// How often the whole feed is read again from the start.
@@ -234,7 +234,8 @@ pub struct EmitterArgs {
     /// How long a claim is held before another process may take the order.
     #[arg(id = "emitter_lease", long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
     pub lease: Duration,
-    /// How often inwink is read for partners and participants deleted by hand ("0s": never).
+    /// How often inwink is read for partners and participants deleted by hand, and mapped
+    /// products renamed or gone ("0s": never).
     #[arg(id = "existence_check_interval", long = "existence-check-interval", env = "PXSYNC_EXISTENCE_CHECK_INTERVAL", default_value = "60s", value_parser = duration)]
     pub existence_check_interval: Option<Duration>,
     /// How often synchronised fields edited by hand on inwink are restored (unset: never; they
