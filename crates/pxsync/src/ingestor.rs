@@ -68,6 +68,8 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
             last_rescan = std::time::Instant::now();
             tracing::info!(event, "scheduled full rescan of the feed");
         }
+        // After go-live, a mapped product changed on Planexpo breaks its mapping (catalogue.rs).
+        crate::catalogue::watch_planexpo(&store, &salon.planexpo).await;
         match poll_once(&store, &bus, &salon, full).await {
             Ok(outcome) => {
                 failures = 0;
