@@ -11,9 +11,10 @@ use pxsync_core::event::{DeriveContext, Previous, derive_events};
 use pxsync_core::order::{Observation, observe};
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::{Store, Watermark};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// One salon served by an ingestor.
@@ -144,88 +145,150 @@ pub async fn poll_once(
     Ok(outcome)
 }
 
-/// One pass over the feed, pipelined: page N+1 is judged, derived and published while page N's
-/// acknowledgements are awaited and page N is recorded (in a task of its own). Records happen
-/// strictly in page order, each only after every event of its page was acknowledged, so the
-/// watermark never passes an unacknowledged event. An order of page N+1 that was also in page N
-/// is derived against page N's observation, not yet recorded (no duplicate, no lost change).
+/// Pages published whose acknowledgements and record may still be pending, at most.
+const PAGES_IN_FLIGHT: usize = 4;
+
+/// One pass over the feed, pipelined: while the next pages are judged, derived and published,
+/// a recorder task awaits the acknowledgements of the pages already published and records them
+/// (coalescing the pages waiting for it into one transaction). Records happen strictly in page
+/// order, each only after every event of its pages was acknowledged, so the watermark never
+/// passes an unacknowledged event. An order seen again while an earlier page is unrecorded is
+/// derived against that page's memory, not the store's (no duplicate, no lost change).
 pub struct FeedPass<'a> {
     store: &'a Store,
     bus: &'a Bus,
     salon: &'a Salon,
-    inflight: Option<InflightPage>,
+    /// The memories of the pages not known to be recorded, oldest first, by page number.
+    unrecorded: VecDeque<(u64, Arc<BTreeMap<String, Previous>>)>,
+    pages: Option<mpsc::Sender<(u64, PublishedPage)>>,
+    /// The number of the last page recorded (0: none yet).
+    recorded: watch::Receiver<u64>,
+    recorder: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    next_page: u64,
     published: usize,
 }
 
 impl<'a> FeedPass<'a> {
     pub fn new(store: &'a Store, bus: &'a Bus, salon: &'a Salon) -> FeedPass<'a> {
+        let (pages, queue) = mpsc::channel(PAGES_IN_FLIGHT);
+        let (done, recorded) = watch::channel(0);
+        let recorder = tokio::spawn(record_pages(
+            store.clone(),
+            salon.planexpo.event().to_owned(),
+            queue,
+            done,
+        ));
         FeedPass {
             store,
             bus,
             salon,
-            inflight: None,
+            unrecorded: VecDeque::new(),
+            pages: Some(pages),
+            recorded,
+            recorder: Some(recorder),
+            next_page: 1,
             published: 0,
         }
     }
 
-    /// Publishes one page; returns once the previous page is recorded.
+    /// Publishes one page; returns once it is queued for its record (waiting while
+    /// [`PAGES_IN_FLIGHT`] pages are ahead of it).
     pub async fn push(&mut self, raws: &[serde_json::Value]) -> anyhow::Result<()> {
-        let overlay = self.inflight.as_ref().map(|(_, o)| &**o);
-        let page = publish(self.store, self.bus, self.salon, raws, overlay, true).await?;
-        self.settle_inflight().await?;
+        // Forget the memories already in the store before `publish` reads the store: a page
+        // recorded after this point is still in the overlay.
+        let recorded = *self.recorded.borrow();
+        while self.unrecorded.front().is_some_and(|(n, _)| *n <= recorded) {
+            self.unrecorded.pop_front();
+        }
+        let overlay: Vec<&BTreeMap<String, Previous>> =
+            self.unrecorded.iter().rev().map(|(_, m)| &**m).collect();
+        let page = publish(self.store, self.bus, self.salon, raws, &overlay, true).await?;
         self.published += page.acks.len();
-        let overlay = Arc::clone(&page.observed);
-        let store = self.store.clone();
-        let event = self.salon.planexpo.event().to_owned();
-        let task = tokio::spawn(async move { page.settle(&store, &event).await });
-        self.inflight = Some((task, overlay));
-        Ok(())
-    }
-
-    async fn settle_inflight(&mut self) -> anyhow::Result<()> {
-        if let Some((task, _)) = self.inflight.take() {
-            task.await.context("the recording task of a feed page")??;
+        let number = self.next_page;
+        self.next_page += 1;
+        self.unrecorded
+            .push_back((number, Arc::clone(&page.observed)));
+        let queued = match &self.pages {
+            Some(pages) => pages.send((number, page)).await.is_ok(),
+            None => false,
+        };
+        if !queued {
+            // The recorder stopped: its error says why.
+            self.finish_recorder().await?;
+            anyhow::bail!("the recorder of the feed pass stopped");
         }
         Ok(())
     }
 
-    /// Waits for the last page's acknowledgements and record; returns the events published.
+    async fn finish_recorder(&mut self) -> anyhow::Result<()> {
+        self.pages = None;
+        if let Some(task) = self.recorder.take() {
+            task.await
+                .context("the recording task of the feed pass")??;
+        }
+        Ok(())
+    }
+
+    /// Waits for the last pages' acknowledgements and record; returns the events published.
     pub async fn finish(mut self) -> anyhow::Result<usize> {
-        self.settle_inflight().await?;
+        self.finish_recorder().await?;
         Ok(self.published)
     }
 }
 
-/// The recording task of the page in flight, and the observations it will record.
-type InflightPage = (
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-    Arc<BTreeMap<String, Previous>>,
-);
+/// The recorder of a [`FeedPass`]: takes the published pages in order, awaits their
+/// acknowledgements, records them, and tells the pass the last page recorded. The pages waiting
+/// when it is ready are recorded together.
+async fn record_pages(
+    store: Store,
+    event: String,
+    mut queue: mpsc::Receiver<(u64, PublishedPage)>,
+    done: watch::Sender<u64>,
+) -> anyhow::Result<()> {
+    const COALESCE: usize = PAGES_IN_FLIGHT + 1;
+    let mut batch = Vec::with_capacity(COALESCE);
+    while queue.recv_many(&mut batch, COALESCE).await > 0 {
+        let last = batch.last().map_or(0, |(n, _)| *n);
+        let pages = batch.drain(..).map(|(_, page)| page).collect();
+        settle(&store, &event, pages).await?;
+        done.send_replace(last);
+    }
+    Ok(())
+}
 
 /// A page whose events are published and not yet acknowledged.
 struct PublishedPage {
     acks: Vec<async_nats::jetstream::context::PublishAckFuture>,
-    /// The memory of each order published, after this page (shared with the next page, which
-    /// derives against it until it is recorded).
+    /// The memory of each order published, after this page (shared with the next pages, which
+    /// derive against it until it is recorded).
     observed: Arc<BTreeMap<String, Previous>>,
     watermark: Option<Watermark>,
     /// The publish spans, closed once acknowledged.
     spans: Vec<tracing::Span>,
 }
 
-impl PublishedPage {
-    /// Awaits every acknowledgement, then records the observations and the watermark.
-    async fn settle(self, store: &Store, event: &str) -> anyhow::Result<()> {
-        for ack in self.acks {
+/// Awaits every acknowledgement of `pages` (in feed order), then records their observations
+/// (a later page's memory of an order wins) and the last watermark, in one transaction.
+async fn settle(store: &Store, event: &str, pages: Vec<PublishedPage>) -> anyhow::Result<()> {
+    let mut watermark = None;
+    let mut memories = Vec::with_capacity(pages.len());
+    for page in pages {
+        for ack in page.acks {
             ack.await
                 .context("JetStream did not acknowledge an event")?;
         }
-        drop(self.spans);
-        store
-            .record_ingested(event, &self.observed, self.watermark.as_ref())
-            .await?;
-        Ok(())
+        drop(page.spans);
+        watermark = page.watermark.or(watermark);
+        memories.push(page.observed);
     }
+    let observed: BTreeMap<&str, &Previous> = memories
+        .iter()
+        .flat_map(|m| m.iter().map(|(id, p)| (id.as_str(), p)))
+        .collect();
+    store
+        .record_ingested(event, &observed, watermark.as_ref())
+        .await?;
+    Ok(())
 }
 
 /// Judges, derives and publishes a set of raw orders (a feed page, or one fetched order), then
@@ -240,21 +303,21 @@ pub async fn ingest_orders(
     raws: &[serde_json::Value],
     advance_watermark: bool,
 ) -> anyhow::Result<usize> {
-    let page = publish(store, bus, salon, raws, None, advance_watermark).await?;
+    let page = publish(store, bus, salon, raws, &[], advance_watermark).await?;
     let published = page.acks.len();
-    page.settle(store, salon.planexpo.event()).await?;
+    settle(store, salon.planexpo.event(), vec![page]).await?;
     Ok(published)
 }
 
 /// Judges, derives and publishes a set of raw orders, without waiting for the
-/// acknowledgements. `overlay`: observations published but not yet recorded (they win over the
-/// store's memory).
+/// acknowledgements. `overlay`: the memories of pages published but not yet recorded, newest
+/// first (they win over the store's memory).
 async fn publish(
     store: &Store,
     bus: &Bus,
     salon: &Salon,
     raws: &[serde_json::Value],
-    overlay: Option<&BTreeMap<String, Previous>>,
+    overlay: &[&BTreeMap<String, Previous>],
     advance_watermark: bool,
 ) -> anyhow::Result<PublishedPage> {
     let event = salon.planexpo.event();
@@ -306,7 +369,7 @@ async fn publish(
         // The freshest memory: earlier in this page, then the page in flight, then the store.
         let prev = observed
             .get(&id)
-            .or_else(|| overlay.and_then(|o| o.get(&id)))
+            .or_else(|| overlay.iter().find_map(|o| o.get(&id)))
             .or_else(|| previous.get(&id))
             .unwrap_or(&unseen);
         // One Planexpo change is one trace: the publish span's context travels with the event.
