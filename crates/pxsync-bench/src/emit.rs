@@ -209,7 +209,7 @@ async fn converge(ns: &TestNamespace) -> anyhow::Result<Vec<Report>> {
             rate_line(raw_calls, raw_elapsed, "calls")
         ),
         ratio: emitter_rate / raw_rate,
-        target: "none (information)".into(),
+        target: "none".into(),
         pass: None,
         notes: vec![format!(
             "{:.1} calls per order",

@@ -2184,7 +2184,8 @@ fn busiest_second(calls: &Value) -> (usize, usize) {
         .map(|c| time::OffsetDateTime::parse(c["time"].as_str().unwrap(), &Rfc3339).unwrap())
         .collect();
     times.sort();
-    // The busiest window of one second starts at some call: count from each.
+    // The busiest window of one second starts at some call: count from each (the simulator
+    // stamps calls to the millisecond).
     let mut busiest = 0;
     let mut end = 0;
     for (start, t) in times.iter().enumerate() {
