@@ -76,14 +76,14 @@ impl Feed {
     }
 }
 
-/// Many orders paged 100 at a time, some sharing one `updated_at`: each ingested exactly once,
-/// and a second pass (inclusive `updated_since`) publishes nothing.
+/// 1,000 orders paged 100 at a time, 50 of them sharing one `updated_at`: each ingested exactly
+/// once, and a second pass (inclusive `updated_since`) publishes nothing.
 #[tokio::test]
 async fn a_feed_is_ingested_exactly_once_across_pages_and_shared_timestamps() {
     let f = Feed::new("feed").await;
-    let n = 260;
+    let n = 1_000;
     for i in 0..n {
-        let at = if i % 5 == 0 {
+        let at = if i % 20 == 0 {
             "2026-03-02T10:00:00Z".to_owned()
         } else {
             format!("2026-03-02T09:{:02}:{:02}Z", i / 60, i % 60)

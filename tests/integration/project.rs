@@ -326,3 +326,97 @@ async fn poison_and_newer_schema_events_are_held_not_lost() {
     assert!(p_flows, "once skipped, the order's events flow");
     ns.cleanup().await;
 }
+
+/// A re-import that points the product at another inwink product records one remap, keeps the
+/// prerequisites sheet, clears the catalogue baselines, and leaves the old product's floor out
+/// of the plan input (no desired 0, so no refused decrease), while the floor stays recorded.
+#[tokio::test]
+async fn a_remap_is_recorded_once_and_the_old_floor_leaves_the_plan() {
+    let ns = TestNamespace::new("remap").await;
+    import_mask(&ns).await;
+    ns.store
+        .project_batch(&history(&["ord_A"], 2), "s", 2)
+        .await
+        .unwrap();
+    ns.store
+        .record_floor(EVENT, "ord_A", "iw-banner", 6, false)
+        .await
+        .unwrap();
+    ns.store
+        .record_catalog_fingerprint(
+            EVENT,
+            "planexpo",
+            "f",
+            &json!({"prd_banner_2x1": "Bannière"}),
+        )
+        .await
+        .unwrap();
+    let ctx = ns.store.reconcile_context(EVENT, "ord_A").await.unwrap();
+    assert_eq!(ctx.floors.get("iw-banner"), Some(&6));
+    let (remapped, _) = check_mask(&[MaskRow {
+        row: 2,
+        planexpo_product_name: "Bannière".into(),
+        planexpo_product_id: Some("prd_banner_2x1".into()),
+        inwink_product_name: "Banner XL".into(),
+        inwink_product_id: Some("iw-banner-xl".into()),
+    }]);
+    let sheet = json!({"sheet": "Prérequis techniques", "rows": []});
+    let import = ns
+        .store
+        .import_mask_with(EVENT, &remapped, "test", Some(&sheet))
+        .await
+        .unwrap();
+    assert_eq!(import.version, 2);
+    assert_eq!(import.remaps.len(), 1);
+    assert_eq!(
+        (
+            import.remaps[0].from_inwink_product_id.as_str(),
+            import.remaps[0].to_inwink_product_id.as_str()
+        ),
+        ("iw-banner", "iw-banner-xl")
+    );
+    let remaps = ns.store.mask_remaps(EVENT).await.unwrap();
+    assert_eq!(remaps.len(), 1);
+    assert!(
+        remaps[0]
+            .summary
+            .starts_with("remap: Planexpo product prd_banner_2x1")
+    );
+    assert_eq!(
+        ns.store.current_prerequisites(EVENT).await.unwrap(),
+        Some(sheet)
+    );
+    assert!(
+        ns.store
+            .catalog_fingerprint(EVENT, "planexpo")
+            .await
+            .unwrap()
+            .is_none(),
+        "the import resets the baseline"
+    );
+    let ctx = ns.store.reconcile_context(EVENT, "ord_A").await.unwrap();
+    assert!(
+        !ctx.floors.contains_key("iw-banner"),
+        "a product no longer in the mask is not planned: {:?}",
+        ctx.floors
+    );
+    let desired = ctx.desired.as_ref().unwrap();
+    let plan = pxsync_core::plan::plan_order(ctx.plan_input(desired));
+    assert!(
+        !plan
+            .notes
+            .iter()
+            .any(|n| matches!(n, pxsync_core::plan::Note::QuantityDecreaseRefused { .. })),
+        "{plan:?}"
+    );
+    // Mapped again: the floor is back, so nothing below it is ever sent.
+    import_mask(&ns).await;
+    let ctx = ns.store.reconcile_context(EVENT, "ord_A").await.unwrap();
+    assert_eq!(ctx.floors.get("iw-banner"), Some(&6));
+    assert_eq!(
+        ns.store.mask_remaps(EVENT).await.unwrap().len(),
+        2,
+        "the way back is a remap too"
+    );
+    ns.cleanup().await;
+}

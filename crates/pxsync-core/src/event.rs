@@ -143,25 +143,48 @@ pub enum DecodeError {
     Undecodable(String),
 }
 
+/// The JSON form borrowed from an envelope, for [`encode`]: the same fields as
+/// [`WireEnvelope`], serialised straight from the envelope (no intermediate `Value`).
+#[derive(Serialize)]
+struct WireEnvelopeRef<'a> {
+    event_id: Uuid,
+    kind: &'a str,
+    schema_version: u32,
+    planexpo_event: &'a str,
+    inwink_event_id: &'a str,
+    order_id: &'a str,
+    revision: u64,
+    updated_at: Timestamp,
+    recorded_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
+    data: WireDataRef<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireDataRef<'a> {
+    Observed(&'a OrderObserved),
+    Rejected(&'a OrderRejected),
+}
+
 /// Serialises an envelope to its JSON bytes.
 pub fn encode(event: &EventEnvelope) -> Vec<u8> {
-    let data = match &event.data {
-        EventData::Observed(o) => serde_json::to_value(o),
-        EventData::Rejected(r) => serde_json::to_value(r),
-    }
-    .unwrap_or(serde_json::Value::Null);
-    let wire = WireEnvelope {
+    let wire = WireEnvelopeRef {
         event_id: event.event_id,
-        kind: event.kind().as_str().to_owned(),
+        kind: event.kind().as_str(),
         schema_version: event.schema_version,
-        planexpo_event: event.planexpo_event.clone(),
-        inwink_event_id: event.inwink_event_id.clone(),
-        order_id: event.order_id.clone(),
+        planexpo_event: &event.planexpo_event,
+        inwink_event_id: &event.inwink_event_id,
+        order_id: &event.order_id,
         revision: event.revision,
         updated_at: event.updated_at,
         recorded_at: event.recorded_at,
-        traceparent: event.traceparent.clone(),
-        data,
+        traceparent: event.traceparent.as_deref(),
+        data: match &event.data {
+            EventData::Observed(o) => WireDataRef::Observed(o),
+            EventData::Rejected(r) => WireDataRef::Rejected(r),
+        },
     };
     serde_json::to_vec(&wire).unwrap_or_default()
 }
@@ -307,14 +330,41 @@ pub struct Previous {
 impl Previous {
     /// The memory after publishing `events`.
     pub fn after(&self, events: &[EventEnvelope]) -> Previous {
-        let mut next = self.clone();
-        for e in events {
-            next.revision = Some(next.revision.map_or(e.revision, |r| r.max(e.revision)));
-            if let EventData::Observed(o) = &e.data {
-                next.snapshot = Some(o.snapshot.clone());
-            }
+        let snapshot = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.data {
+                EventData::Observed(o) => Some(&o.snapshot),
+                EventData::Rejected(_) => None,
+            })
+            .or(self.snapshot.as_ref())
+            .cloned();
+        Previous {
+            revision: self.revision_after(events),
+            snapshot,
         }
-        next
+    }
+
+    /// [`Previous::after`], taking the newest snapshot out of `events` instead of copying it
+    /// (for the ingestor, once the events are published).
+    pub fn after_owned(&self, events: Vec<EventEnvelope>) -> Previous {
+        let revision = self.revision_after(&events);
+        let snapshot = events
+            .into_iter()
+            .rev()
+            .find_map(|e| match e.data {
+                EventData::Observed(o) => Some(o.snapshot),
+                EventData::Rejected(_) => None,
+            })
+            .or_else(|| self.snapshot.clone());
+        Previous { revision, snapshot }
+    }
+
+    fn revision_after(&self, events: &[EventEnvelope]) -> Option<u64> {
+        events
+            .iter()
+            .map(|e| e.revision)
+            .fold(self.revision, |r, e| Some(r.map_or(e, |r| r.max(e))))
     }
 }
 

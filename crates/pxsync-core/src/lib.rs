@@ -10,6 +10,7 @@
 //! The flow: raw Planexpo JSON → [`order::observe`] → [`event::derive_events`] → (NATS, event
 //! log) → [`fold::fold`] → [`desired::desired_order`] → [`plan::plan_order`] → inwink writes.
 
+pub mod catalogue;
 pub mod desired;
 pub mod event;
 pub mod fold;

@@ -135,9 +135,84 @@ pub fn check_mask(rows: &[MaskRow]) -> (Mask, Vec<MaskIssue>) {
     (mask, issues)
 }
 
+/// A Planexpo product whose inwink product changed between two mask versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remap {
+    pub planexpo_product_id: String,
+    pub planexpo_product_name: String,
+    pub from_inwink_product_id: String,
+    pub to_inwink_product_id: String,
+    /// The row in the new mask.
+    pub row: usize,
+}
+
+impl fmt::Display for Remap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "remap: Planexpo product {} (\"{}\", mask row {}) now goes to inwink product {} instead of {}; the old product keeps what it holds (nothing is lowered, no decrease is recorded for it)",
+            self.planexpo_product_id,
+            self.planexpo_product_name,
+            self.row,
+            self.to_inwink_product_id,
+            self.from_inwink_product_id
+        )
+    }
+}
+
+/// The Planexpo products mapped in both masks to different inwink products.
+pub fn remaps(old: &Mask, new: &Mask) -> Vec<Remap> {
+    new.products
+        .iter()
+        .filter_map(|(px, m)| {
+            let before = old.products.get(px)?;
+            (before.inwink_product_id != m.inwink_product_id).then(|| Remap {
+                planexpo_product_id: px.clone(),
+                planexpo_product_name: m.planexpo_product_name.clone(),
+                from_inwink_product_id: before.inwink_product_id.clone(),
+                to_inwink_product_id: m.inwink_product_id.clone(),
+                row: m.row,
+            })
+        })
+        .collect()
+}
+
+impl Mask {
+    /// Whether an inwink product is mapped (some row points at it).
+    pub fn maps_inwink_product(&self, inwink_product_id: &str) -> bool {
+        self.products
+            .values()
+            .any(|m| m.inwink_product_id == inwink_product_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_inwink_target_is_a_remap() {
+        let (old, _) = check_mask(&[
+            row(2, "Bannière", "prd_b", "Banner", "iw_1"),
+            row(3, "Wi-Fi", "opt_wifi", "Wifi", "iw_2"),
+        ]);
+        let (new, _) = check_mask(&[
+            row(2, "Bannière", "prd_b", "Banner XL", "iw_3"),
+            row(3, "Stand", "prd_stand", "Stand", "iw_4"),
+        ]);
+        let r = remaps(&old, &new);
+        assert_eq!(r.len(), 1, "a product added or removed is not a remap");
+        assert_eq!(
+            (
+                r[0].from_inwink_product_id.as_str(),
+                r[0].to_inwink_product_id.as_str(),
+                r[0].row
+            ),
+            ("iw_1", "iw_3", 2)
+        );
+        assert!(remaps(&new, &new).is_empty());
+        assert!(new.maps_inwink_product("iw_4") && !new.maps_inwink_product("iw_1"));
+    }
 
     fn row(row: usize, a: &str, b: &str, c: &str, d: &str) -> MaskRow {
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());

@@ -22,12 +22,14 @@
 //!   [`MaskFile::prerequisites`].
 //! - **resolve a reference**: `env:NAME` is not looked up here; the caller's configuration does.
 
+mod deployment;
 mod layout;
 mod read;
 mod secret;
 mod text;
 mod write;
 
+pub use deployment::{Deployment, SecretSource, Setting, SettingValue, check_prerequisites};
 pub use layout::{PrerequisiteKey, SheetKind};
 pub use pxsync_core::mask::{Mask, MaskIssue, MaskRow, Severity};
 
@@ -46,6 +48,9 @@ pub struct MaskFile {
     pub rows: Vec<MaskRow>,
     /// The prerequisites sheet's key/value rows (empty for a CSV).
     pub prerequisites: Vec<Prerequisite>,
+    /// The prerequisites sheet's name as written in the workbook (empty for a CSV).
+    #[serde(default)]
+    pub prerequisites_sheet: String,
     /// Every problem found while reading, and `check_mask`'s, each with sheet, row and column.
     pub issues: Vec<LocatedIssue>,
 }
@@ -188,14 +193,17 @@ pub fn write_template(path: &Path) -> Result<(), MaskFileError> {
 
 /// Writes a pre-filled mask (used by `pxsync mask draft`): products matched by exact name
 /// (trimmed, case-sensitive) between the two catalogues, given as (id, name). Unmatched and
-/// ambiguous products get a row with a note in column E; the prerequisites sheet starts with
-/// the default references and blank ids.
+/// ambiguous products get a row with a note in column E. The prerequisites sheet holds
+/// `settings` (the deployment's ids and references, never a secret: the caller gives where a
+/// secret is kept, `env:NAME` or `secret:name/key`), and the default references and blank ids
+/// for the keys not given.
 pub fn write_draft(
     path: &Path,
     planexpo: &[(String, String)],
     inwink: &[(String, String)],
+    settings: &std::collections::BTreeMap<PrerequisiteKey, String>,
 ) -> Result<DraftSummary, MaskFileError> {
-    write::draft(path, planexpo, inwink)
+    write::draft(path, planexpo, inwink, settings)
 }
 
 /// The pack sizes a product name states: the numbers after "pack", "lot" or "x" ("Pack de 10",

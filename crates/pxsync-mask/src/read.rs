@@ -181,6 +181,7 @@ fn read_workbook(path: &Path) -> Result<MaskFile, MaskFileError> {
         }
     }
     let mut prerequisites = Vec::new();
+    let mut prerequisites_sheet = String::new();
     let mut rows = Vec::new();
     for kind in SheetKind::ALL {
         let Some(name) = found.get(&kind) else {
@@ -209,6 +210,7 @@ fn read_workbook(path: &Path) -> Result<MaskFile, MaskFileError> {
             SheetKind::Prerequisites => {
                 let (p, i) = read_prerequisites(grid, sheet);
                 prerequisites = p;
+                prerequisites_sheet = sheet.to_owned();
                 issues.extend(i);
             }
             SheetKind::DefaultFields => issues.extend(read_default_fields(grid, sheet)),
@@ -222,6 +224,7 @@ fn read_workbook(path: &Path) -> Result<MaskFile, MaskFileError> {
     Ok(MaskFile {
         rows,
         prerequisites,
+        prerequisites_sheet,
         issues,
     })
 }
@@ -245,6 +248,7 @@ fn read_csv(path: &Path) -> Result<MaskFile, MaskFileError> {
     Ok(MaskFile {
         rows,
         prerequisites: Vec::new(),
+        prerequisites_sheet: String::new(),
         issues,
     })
 }

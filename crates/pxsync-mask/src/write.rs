@@ -1,7 +1,7 @@
 //! Writing masks: the blank template the organiser duplicates, and the draft pre-filled from
 //! the two catalogues.
 
-use crate::layout::{DEFAULT_FIELDS, KEYS, ProductColumn, SheetKind};
+use crate::layout::{DEFAULT_FIELDS, KEYS, PrerequisiteKey, ProductColumn, SheetKind};
 use crate::{AmbiguousName, DraftSummary, MaskFileError};
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,12 +48,17 @@ struct ProductLine<'a> {
 
 /// What the prerequisites sheet is filled with.
 #[derive(Clone, Copy)]
-enum Values {
+enum Values<'a> {
     Examples,
-    Draft,
+    /// The draft's defaults, overridden by the settings given (from the deployment).
+    Draft(&'a BTreeMap<PrerequisiteKey, String>),
 }
 
-fn prerequisites_sheet(ws: &mut Worksheet, f: &Formats, values: Values) -> Result<(), XlsxError> {
+fn prerequisites_sheet(
+    ws: &mut Worksheet,
+    f: &Formats,
+    values: Values<'_>,
+) -> Result<(), XlsxError> {
     ws.set_name(SheetKind::Prerequisites.french_name())?;
     ws.write_string_with_format(0, 0, "Paramètre\nSetting", &f.header)?;
     ws.write_string_with_format(0, 1, "Valeur\nValue", &f.header)?;
@@ -68,7 +73,7 @@ fn prerequisites_sheet(ws: &mut Worksheet, f: &Formats, values: Values) -> Resul
         let row = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let value = match values {
             Values::Examples => k.example,
-            Values::Draft => k.draft,
+            Values::Draft(given) => given.get(&k.key).map_or(k.draft, String::as_str),
         };
         ws.write_string_with_format(row, 0, k.key.cell(), &f.wrap)?;
         ws.write_string_with_format(row, 1, value, &f.id)?;
@@ -158,7 +163,7 @@ fn products_sheet(
     Ok(())
 }
 
-fn save(path: &Path, values: Values, lines: &[ProductLine<'_>]) -> Result<(), MaskFileError> {
+fn save(path: &Path, values: Values<'_>, lines: &[ProductLine<'_>]) -> Result<(), MaskFileError> {
     let build = || -> Result<(), XlsxError> {
         let f = Formats::new();
         let mut workbook = Workbook::new();
@@ -197,6 +202,7 @@ pub(crate) fn draft(
     path: &Path,
     planexpo: &[(String, String)],
     inwink: &[(String, String)],
+    settings: &BTreeMap<PrerequisiteKey, String>,
 ) -> Result<DraftSummary, MaskFileError> {
     /// One product per id (the first), ids and names trimmed, products without an id dropped.
     fn catalogue(products: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -302,6 +308,6 @@ pub(crate) fn draft(
             });
         }
     }
-    save(path, Values::Draft, &lines)?;
+    save(path, Values::Draft(settings), &lines)?;
     Ok(summary)
 }

@@ -604,7 +604,14 @@ fn the_draft_matches_by_exact_name() {
     ];
     let dir = dir("draft");
     let path = dir.join("brouillon.xlsx");
-    let summary = write_draft(&path, &planexpo, &inwink).unwrap();
+    let settings = std::collections::BTreeMap::from([
+        (PrerequisiteKey::PlanexpoEventSlug, "salon-2026".to_owned()),
+        (
+            PrerequisiteKey::InwinkEventId,
+            "3f2b8c1e-9d4a-4b6e-8f00-1234567890ab".to_owned(),
+        ),
+    ]);
+    let summary = write_draft(&path, &planexpo, &inwink, &settings).unwrap();
     assert_eq!(summary.matched, 2);
     assert_eq!(summary.planexpo_unmatched, [s("prd_stand", "Stand nu")]);
     assert_eq!(summary.inwink_unmatched, [s("iw_4", "wi-fi")]);
@@ -629,12 +636,21 @@ fn the_draft_matches_by_exact_name() {
     );
     // Every product of both catalogues has its row.
     assert_eq!(m.rows.len(), 6 + 4);
-    // The draft's references are in place; the ids are for a person to fill.
+    // The draft's references are in place; the ids given by the deployment are filled, the
+    // others are for a person to fill.
     assert_eq!(
         m.prerequisite(PrerequisiteKey::InwinkClientSecretRef),
         Some("env:PXSYNC_INWINK_CLIENT_SECRET")
     );
-    assert_eq!(m.prerequisite(PrerequisiteKey::InwinkEventId), None);
+    assert_eq!(
+        m.prerequisite(PrerequisiteKey::InwinkEventId),
+        Some("3f2b8c1e-9d4a-4b6e-8f00-1234567890ab")
+    );
+    assert_eq!(
+        m.prerequisite(PrerequisiteKey::PlanexpoEventSlug),
+        Some("salon-2026")
+    );
+    assert_eq!(m.prerequisite(PrerequisiteKey::InwinkClientId), None);
 }
 
 #[test]

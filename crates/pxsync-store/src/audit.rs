@@ -1,6 +1,7 @@
 //! The story of one order, in time order, from every record pxsync keeps: each Planexpo
 //! revision observed and what changed, rejected units, every inwink call with its result and
-//! trace id, refused decreases, heals, repairs and adoptions.
+//! trace id, refused decreases, heals, repairs and adoptions, and the mask remaps of its
+//! products.
 
 use crate::{Ctx, EventFilter, LoggedEvent, Result, Store};
 use pxsync_core::event::EventData;
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 pub struct AuditEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `revision`, `rejected`, `inwink_call`, `refused_decrease`, `heal`.
+    /// `revision`, `rejected`, `inwink_call`, `refused_decrease`, `heal`, `remap`.
     pub kind: String,
     /// One line for people (no personal values).
     pub summary: String,
@@ -84,6 +85,36 @@ impl Store {
         {
             let summary = format!("{}: {}", r.get::<_, String>(1).replace('_', " "), r.get::<_, String>(2));
             entries.push(AuditEntry { at: r.get(0), kind: "heal".into(), summary, trace_id: None });
+        }
+        // The remaps of the products this order holds or held on inwink.
+        for r in c
+            .query(
+                "SELECT r.recorded_at, r.version, r.planexpo_product_id, r.planexpo_product_name,
+                        r.from_inwink_product_id, r.to_inwink_product_id, r.mask_row
+                 FROM mask_remaps r
+                 WHERE r.planexpo_event = $1 AND EXISTS (
+                     SELECT 1 FROM applied_quantities q
+                     WHERE q.planexpo_event = r.planexpo_event AND q.order_id = $2
+                       AND q.product_id IN (r.from_inwink_product_id, r.to_inwink_product_id))
+                 ORDER BY r.version",
+                &[&ev, &order_id],
+            )
+            .await
+            .ctx("read the order's remaps")?
+        {
+            let remap = pxsync_core::mask::Remap {
+                planexpo_product_id: r.get(2),
+                planexpo_product_name: r.get(3),
+                from_inwink_product_id: r.get(4),
+                to_inwink_product_id: r.get(5),
+                row: usize::try_from(r.get::<_, i32>(6)).unwrap_or(0),
+            };
+            entries.push(AuditEntry {
+                at: r.get(0),
+                kind: "remap".into(),
+                summary: format!("mask version {}: {remap}", r.get::<_, i32>(1)),
+                trace_id: None,
+            });
         }
         entries.sort_by_key(|e| e.at);
         Ok(entries)

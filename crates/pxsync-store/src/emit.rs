@@ -314,11 +314,24 @@ impl Store {
             )
             .await
             .ctx("read the floors")?;
+        // Only the products of the mask in force are synchronised: a product no longer mapped
+        // (a remap, a row deleted) keeps what inwink holds, and its floor is no desired 0, so
+        // it yields no refused decrease. Its floor stays recorded, should a mask map it again.
+        let mask = crate::salons::newest_mask(&client, planexpo_event)
+            .await?
+            .map(|(_, m)| m);
         let mut floors = BTreeMap::new();
         let mut floors_uncertain = false;
         for r in rows {
+            let product: String = r.get(0);
+            if !mask
+                .as_ref()
+                .is_some_and(|m| m.maps_inwink_product(&product))
+            {
+                continue;
+            }
             let floor: i32 = r.get(1);
-            floors.insert(r.get::<_, String>(0), floor.max(0) as u32);
+            floors.insert(product, floor.max(0) as u32);
             floors_uncertain |= r.get::<_, bool>(2);
         }
         let broken_products = client

@@ -62,7 +62,7 @@ impl Store {
     pub async fn record_ingested(
         &self,
         planexpo_event: &str,
-        observed: &[(String, Previous)],
+        observed: &BTreeMap<String, Previous>,
         watermark: Option<&Watermark>,
     ) -> Result<()> {
         let mut client = self.client().await?;

@@ -3,9 +3,31 @@
 use crate::{Ctx, Result, Store, from_json, to_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::fold::OrderState;
-use pxsync_core::mask::Mask;
+use pxsync_core::mask::{Mask, Remap};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
+
+/// What a mask import recorded.
+#[derive(Debug, Clone)]
+pub struct MaskImport {
+    pub version: i32,
+    /// Planexpo products now mapped to another inwink product than in the previous version.
+    pub remaps: Vec<Remap>,
+}
+
+/// A remap recorded by a mask import, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskRemap {
+    /// The mask version that made it.
+    pub version: i32,
+    #[serde(flatten)]
+    pub remap: Remap,
+    /// One line saying what changed and what it means.
+    pub summary: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Salon {
@@ -117,6 +139,28 @@ impl Store {
         mask: &Mask,
         source: &str,
     ) -> Result<i32> {
+        Ok(self
+            .import_mask_with(planexpo_event, mask, source, None)
+            .await?
+            .version)
+    }
+
+    /// [`import_mask`](Self::import_mask), also keeping the mask's prerequisites sheet (ids and
+    /// references, never a secret) and recording, in the same transaction:
+    /// - one `mask_remaps` row per Planexpo product whose inwink product changed since the
+    ///   previous version (returned too);
+    /// - the end of the salon's broken mappings (the new mask is their fix; a row still wrong
+    ///   is found again);
+    /// - the end of the salon's catalogue fingerprints: the new mask was checked against the
+    ///   catalogues as they are now, so they are the new baseline (the caller records them when
+    ///   it read them; otherwise the next ingest cycle and inspection adopt what they read).
+    pub async fn import_mask_with(
+        &self,
+        planexpo_event: &str,
+        mask: &Mask,
+        source: &str,
+        prerequisites: Option<&serde_json::Value>,
+    ) -> Result<MaskImport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
         // Serialise imports of one salon.
@@ -124,16 +168,40 @@ impl Store {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
             .await
             .ctx("lock the mask")?;
+        let previous = newest_mask(&tx, planexpo_event).await?.map(|(_, m)| m);
         let version: i32 = tx
             .query_one(
-                "INSERT INTO mask_versions (planexpo_event, version, source, mask)
-                 SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM mask_versions WHERE planexpo_event = $1
+                "INSERT INTO mask_versions (planexpo_event, version, source, mask, prerequisites)
+                 SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 FROM mask_versions WHERE planexpo_event = $1
                  RETURNING version",
-                &[&planexpo_event, &source, &to_json(mask)],
+                &[&planexpo_event, &source, &to_json(mask), &prerequisites],
             )
             .await
             .ctx("record the mask version")?
             .get(0);
+        let remaps = previous
+            .as_ref()
+            .map(|old| pxsync_core::mask::remaps(old, mask))
+            .unwrap_or_default();
+        for r in &remaps {
+            let row = i32::try_from(r.row).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO mask_remaps (planexpo_event, version, planexpo_product_id, planexpo_product_name,
+                     from_inwink_product_id, to_inwink_product_id, mask_row)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &planexpo_event,
+                    &version,
+                    &r.planexpo_product_id,
+                    &r.planexpo_product_name,
+                    &r.from_inwink_product_id,
+                    &r.to_inwink_product_id,
+                    &row,
+                ],
+            )
+            .await
+            .ctx("record the remap")?;
+        }
         let rows = tx
             .query(
                 "SELECT order_id, state FROM order_state WHERE planexpo_event = $1 FOR UPDATE",
@@ -159,24 +227,87 @@ impl Store {
         )
         .await
         .ctx("clear the broken mappings")?;
+        tx.execute(
+            "DELETE FROM catalog_fingerprints WHERE planexpo_event = $1",
+            &[&planexpo_event],
+        )
+        .await
+        .ctx("clear the catalogue baselines")?;
         mark_salon(&tx, planexpo_event).await?;
         tx.commit().await.ctx("commit")?;
-        Ok(version)
+        Ok(MaskImport { version, remaps })
+    }
+
+    /// The prerequisites sheet of the mask in force, as imported (`None` for a CSV mask or a
+    /// mask imported before V10).
+    pub async fn current_prerequisites(
+        &self,
+        planexpo_event: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let client = self.client().await?;
+        Ok(client
+            .query_opt(
+                "SELECT prerequisites FROM mask_versions WHERE planexpo_event = $1 ORDER BY version DESC LIMIT 1",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the prerequisites")?
+            .and_then(|r| r.get(0)))
+    }
+
+    /// The remaps recorded by mask imports, newest first.
+    pub async fn mask_remaps(&self, planexpo_event: &str) -> Result<Vec<MaskRemap>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT version, planexpo_product_id, planexpo_product_name, from_inwink_product_id,
+                        to_inwink_product_id, mask_row, recorded_at
+                 FROM mask_remaps WHERE planexpo_event = $1 ORDER BY version DESC, mask_row",
+                &[&planexpo_event],
+            )
+            .await
+            .ctx("read the remaps")?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let remap = Remap {
+                    planexpo_product_id: r.get(1),
+                    planexpo_product_name: r.get(2),
+                    from_inwink_product_id: r.get(3),
+                    to_inwink_product_id: r.get(4),
+                    row: usize::try_from(r.get::<_, i32>(5)).unwrap_or(0),
+                };
+                MaskRemap {
+                    version: r.get(0),
+                    summary: remap.to_string(),
+                    remap,
+                    recorded_at: r.get(6),
+                }
+            })
+            .collect())
     }
 
     /// The mask in force for a salon (the newest version), if any.
     pub async fn current_mask(&self, planexpo_event: &str) -> Result<Option<(i32, Mask)>> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT version, mask FROM mask_versions WHERE planexpo_event = $1 ORDER BY version DESC LIMIT 1",
-                &[&planexpo_event],
-            )
-            .await
-            .ctx("read the mask")?;
-        row.map(|r| Ok((r.get(0), from_json("mask_versions.mask", r.get(1))?)))
-            .transpose()
+        newest_mask(&client, planexpo_event).await
     }
+}
+
+/// The newest mask version of a salon, on a connection or in a transaction already held.
+pub(crate) async fn newest_mask(
+    client: &impl deadpool_postgres::GenericClient,
+    planexpo_event: &str,
+) -> Result<Option<(i32, Mask)>> {
+    let row = client
+        .query_opt(
+            "SELECT version, mask FROM mask_versions WHERE planexpo_event = $1 ORDER BY version DESC LIMIT 1",
+            &[&planexpo_event],
+        )
+        .await
+        .ctx("read the mask")?;
+    row.map(|r| Ok((r.get(0), from_json("mask_versions.mask", r.get(1))?)))
+        .transpose()
 }
 
 /// Marks orders for the emitter: pending again (a parked order wakes, since its inputs changed),
@@ -229,6 +360,24 @@ impl Store {
         Ok(())
     }
 
+    /// A catalogue's recorded baseline (fingerprint and id → name), if any.
+    pub async fn catalog_fingerprint(
+        &self,
+        planexpo_event: &str,
+        side: &str,
+    ) -> Result<Option<(String, BTreeMap<String, String>)>> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                "SELECT fingerprint, products FROM catalog_fingerprints WHERE planexpo_event = $1 AND side = $2",
+                &[&planexpo_event, &side],
+            )
+            .await
+            .ctx("read the catalogue fingerprint")?
+            .map(|r| Ok((r.get(0), from_json("catalog_fingerprints.products", r.get(1))?)))
+            .transpose()
+    }
+
     /// Orders of the salon by Planexpo status (from the folded snapshots).
     pub async fn orders_by_status(&self, planexpo_event: &str) -> Result<Vec<(String, String)>> {
         let client = self.client().await?;
@@ -243,16 +392,22 @@ impl Store {
     }
 }
 
-/// A mapped product inwink no longer knows.
+/// A mapped product that changed after set-up (renamed, removed or re-identified) on one side.
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokenMapping {
+    /// `planexpo` or `inwink`: the catalogue that changed.
+    pub side: String,
+    /// The row's Planexpo product, when known.
+    pub planexpo_product_id: Option<String>,
+    /// The row's inwink product: its lines wait.
     pub inwink_product_id: String,
     pub mask_row: Option<i32>,
     pub reason: String,
 }
 
 impl Store {
-    /// Records a broken mapping (once per product) and returns whether it is new.
+    /// Records a broken mapping found on inwink (once per product) and returns whether it is
+    /// new.
     pub async fn record_broken_mapping(
         &self,
         planexpo_event: &str,
@@ -260,12 +415,35 @@ impl Store {
         mask_row: Option<i32>,
         reason: &str,
     ) -> Result<bool> {
+        self.record_mapping_break(
+            planexpo_event,
+            "inwink",
+            None,
+            inwink_product_id,
+            mask_row,
+            reason,
+        )
+        .await
+    }
+
+    /// Records a broken mapping found on `side` (`planexpo` or `inwink`), once per inwink
+    /// product of the row (the first finding stays), and returns whether it is new.
+    pub async fn record_mapping_break(
+        &self,
+        planexpo_event: &str,
+        side: &str,
+        planexpo_product_id: Option<&str>,
+        inwink_product_id: &str,
+        mask_row: Option<i32>,
+        reason: &str,
+    ) -> Result<bool> {
         let client = self.client().await?;
         let n = client
             .execute(
-                "INSERT INTO broken_mappings (planexpo_event, inwink_product_id, mask_row, reason) VALUES ($1, $2, $3, $4)
+                "INSERT INTO broken_mappings (planexpo_event, inwink_product_id, mask_row, reason, side, planexpo_product_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT DO NOTHING",
-                &[&planexpo_event, &inwink_product_id, &mask_row, &reason],
+                &[&planexpo_event, &inwink_product_id, &mask_row, &reason, &side, &planexpo_product_id],
             )
             .await
             .ctx("record the broken mapping")?;
@@ -276,7 +454,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT inwink_product_id, mask_row, reason FROM broken_mappings WHERE planexpo_event = $1 ORDER BY mask_row, inwink_product_id",
+                "SELECT inwink_product_id, mask_row, reason, side, planexpo_product_id FROM broken_mappings WHERE planexpo_event = $1 ORDER BY mask_row, inwink_product_id",
                 &[&planexpo_event],
             )
             .await
@@ -287,6 +465,8 @@ impl Store {
                 inwink_product_id: r.get(0),
                 mask_row: r.get(1),
                 reason: r.get(2),
+                side: r.get(3),
+                planexpo_product_id: r.get(4),
             })
             .collect())
     }

@@ -35,6 +35,8 @@ pub struct SalonStatus {
     pub heals_total: i64,
     /// Mapped products inwink no longer knows: what to fix in the mask.
     pub broken_mappings: Vec<crate::BrokenMapping>,
+    /// Planexpo products a mask import pointed at another inwink product (newest first).
+    pub remaps: Vec<crate::MaskRemap>,
     /// inwink partners that look like an order's, created before the sync (adopt with `pxsync link`).
     pub likely_matches: Vec<crate::LikelyMatch>,
 }
@@ -207,11 +209,13 @@ impl Store {
             .get(0);
         let likely_matches = self.likely_matches(ev).await?;
         let broken_mappings = self.broken_mappings(ev).await?;
+        let remaps = self.mask_remaps(ev).await?;
         Ok(SalonStatus {
             heals,
             heals_total,
             likely_matches,
             broken_mappings,
+            remaps,
             planexpo_event: salon.planexpo_event,
             inwink_event_id: salon.inwink_event_id,
             enabled: salon.enabled,

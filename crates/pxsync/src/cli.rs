@@ -432,6 +432,85 @@ pub fn checked_mask(file: &std::path::Path) -> anyhow::Result<pxsync_mask::MaskF
     Ok(mask)
 }
 
+/// The deployment's settings of `event`, for the prerequisites check: its salon in
+/// `PXSYNC_CONFIG` when that is set, else the environment.
+pub fn deployment_of(event: &str) -> anyhow::Result<pxsync_mask::Deployment> {
+    match crate::config::salons_file_path() {
+        Some(path) => {
+            let config = crate::salons::SalonsConfig::load(&path)?;
+            let salon = config
+                .salons
+                .iter()
+                .find(|s| s.planexpo_event == event)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "PXSYNC_CONFIG {} has no salon {event}: add it, or import the mask of a configured salon",
+                        path.display()
+                    )
+                })?;
+            Ok(salon.deployment(&path))
+        }
+        None => Ok(crate::config::environment_deployment()),
+    }
+}
+
+/// Checks a mask file's prerequisites sheet against the deployment's settings of `event`,
+/// printing every issue; fails when one is an error.
+fn check_mask_prerequisites(
+    file: &std::path::Path,
+    mask: &pxsync_mask::MaskFile,
+    event: &str,
+) -> anyhow::Result<()> {
+    if mask.prerequisites.is_empty() {
+        return Ok(());
+    }
+    let deployment = deployment_of(event)?;
+    let issues = pxsync_mask::check_prerequisites(
+        &mask.prerequisites_sheet,
+        &mask.prerequisites,
+        event,
+        &deployment,
+    );
+    for issue in &issues {
+        eprintln!("{}: {issue}", file.display());
+    }
+    if issues
+        .iter()
+        .any(|i| i.severity == pxsync_mask::Severity::Error)
+    {
+        bail!(
+            "the prerequisites sheet of {} does not match the deployment ({}; listed above); nothing was imported",
+            file.display(),
+            deployment.source
+        );
+    }
+    Ok(())
+}
+
+/// Both catalogues as (id, name) lists.
+async fn catalogues(apis: &Apis) -> anyhow::Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+    let px = apis
+        .planexpo
+        .client()?
+        .catalog()
+        .await
+        .context("read the Planexpo catalogue")?
+        .products
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let iw = apis
+        .inwink
+        .reader()?
+        .event_products()
+        .await
+        .context("read the inwink products")?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    Ok((px, iw))
+}
+
 /// Runs the three services in this process until the shutdown.
 pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let Some(store) = store(&args.db, &shutdown).await? else {
@@ -527,23 +606,28 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             planexpo,
             inwink,
         }) => {
-            let catalog = planexpo
-                .client()?
-                .catalog()
-                .await
-                .context("read the Planexpo catalogue")?;
-            let products = inwink
-                .reader()?
-                .event_products()
-                .await
-                .context("read the inwink products")?;
-            let px: Vec<(String, String)> = catalog
-                .products
-                .into_iter()
-                .map(|p| (p.id, p.name))
-                .collect();
-            let iw: Vec<(String, String)> = products.into_iter().map(|p| (p.id, p.name)).collect();
-            let summary = pxsync_mask::write_draft(&file, &px, &iw)?;
+            if planexpo.event != event {
+                bail!(
+                    "--event {event} but PXSYNC_PLANEXPO_EVENT is {}: draft the mask of the configured event",
+                    planexpo.event
+                );
+            }
+            let apis = Apis { planexpo, inwink };
+            let (px, iw) = catalogues(&apis).await?;
+            // The prerequisites sheet says what the deployment is configured with: the salon
+            // of PXSYNC_CONFIG when set, else this command's settings (and references to the
+            // variables it reads its secrets from).
+            use pxsync_mask::PrerequisiteKey as K;
+            let mut settings = deployment_of(&event)?.sheet_values();
+            if crate::config::salons_file_path().is_none() {
+                settings.extend([
+                    (K::PlanexpoBaseUrl, apis.planexpo.base_url.clone()),
+                    (K::PlanexpoEventSlug, apis.planexpo.event.clone()),
+                    (K::InwinkEventId, apis.inwink.event.event_id.clone()),
+                    (K::InwinkClientId, apis.inwink.client_id.clone()),
+                ]);
+            }
+            let summary = pxsync_mask::write_draft(&file, &px, &iw, &settings)?;
             println!(
                 "draft mask for {event} written to {}: {} products matched by name, {} Planexpo and {} inwink products left for you to map, {} ambiguous names",
                 file.display(),
@@ -560,34 +644,33 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             db,
             inwink,
         }) => {
-            let rows = checked_mask(&file)?.rows;
+            let mask_file = checked_mask(&file)?;
+            check_mask_prerequisites(&file, &mask_file, &event)?;
+            let rows = mask_file.rows.clone();
             let missing_ids = rows.iter().any(|r| {
                 (r.planexpo_product_id.is_none() && !r.planexpo_product_name.trim().is_empty())
                     || (r.inwink_product_id.is_none() && !r.inwink_product_name.trim().is_empty())
             });
-            let rows = match (missing_ids, Apis::try_parse_from(["pxsync-mask-import"])) {
-                (false, _) => rows,
-                (true, Ok(apis)) => {
-                    let px: Vec<(String, String)> = apis
-                        .planexpo
-                        .client()?
-                        .catalog()
-                        .await
-                        .context("read the Planexpo catalogue")?
-                        .products
-                        .into_iter()
-                        .map(|p| (p.id, p.name))
-                        .collect();
-                    let iw: Vec<(String, String)> = apis
-                        .inwink
-                        .reader()?
-                        .event_products()
-                        .await
-                        .context("read the inwink products")?
-                        .into_iter()
-                        .map(|p| (p.id, p.name))
-                        .collect();
-                    let (resolved, issues) = pxsync_core::mask::resolve_ids(&rows, &px, &iw);
+            // With both APIs' settings the catalogues are read: they fill the ids left empty,
+            // warn about names that differ, and become the baselines the catalogue watch
+            // compares with after go-live.
+            let read = match Apis::try_parse_from(["pxsync-mask-import"]) {
+                Ok(apis) => match catalogues(&apis).await {
+                    Ok(c) => Some(c),
+                    Err(e) if missing_ids => return Err(e),
+                    Err(e) => {
+                        eprintln!(
+                            "{}: the catalogues could not be read ({e:#}): the names are not checked; the catalogue watch takes them as they are at its next check",
+                            file.display()
+                        );
+                        None
+                    }
+                },
+                Err(_) => None,
+            };
+            let rows = match (&read, missing_ids) {
+                (Some((px, iw)), _) => {
+                    let (resolved, issues) = pxsync_core::mask::resolve_ids(&rows, px, iw);
                     for issue in &issues {
                         eprintln!("{}: {issue}", file.display());
                     }
@@ -601,13 +684,14 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                     }
                     resolved
                 }
-                (true, Err(_)) => {
+                (None, true) => {
                     eprintln!(
                         "{}: ids left empty stay unmapped (set the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* settings to resolve them by name)",
                         file.display()
                     );
                     rows
                 }
+                (None, false) => rows,
             };
             let (mask, issues) = pxsync_core::mask::check_mask(&rows);
             if let Some(e) = issues
@@ -616,15 +700,39 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             {
                 bail!("{}: {e}; nothing was imported", file.display());
             }
+            let prerequisites = (!mask_file.prerequisites.is_empty())
+                .then(|| {
+                    serde_json::to_value(crate::preflight::StoredPrerequisites {
+                        sheet: mask_file.prerequisites_sheet.clone(),
+                        rows: mask_file.prerequisites.clone(),
+                    })
+                })
+                .transpose()?;
             let store = store_now(&db).await?;
             store.register_salon(&event, &inwink.event_id).await?;
-            let version = store
-                .import_mask(&event, &mask, &file.display().to_string())
+            let import = store
+                .import_mask_with(
+                    &event,
+                    &mask,
+                    &file.display().to_string(),
+                    prerequisites.as_ref(),
+                )
                 .await?;
+            if let Some((px, iw)) = &read {
+                use pxsync_core::catalogue::Side;
+                for (side, products) in [(Side::Planexpo, px), (Side::Inwink, iw)] {
+                    let products = products.iter().cloned().collect();
+                    crate::catalogue::record_baseline(&store, &event, side, &products).await?;
+                }
+            }
             println!(
-                "mask version {version} imported for {event}: {} mapped products",
+                "mask version {} imported for {event}: {} mapped products",
+                import.version,
                 mask.products.len()
             );
+            for remap in &import.remaps {
+                println!("{remap}");
+            }
             Ok(())
         }
         Command::Enable {
@@ -644,6 +752,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                         &apis.inwink.reader()?,
                         &event,
                         &tests,
+                        &deployment_of(&event),
                     )
                     .await?;
                     eprint!("{}", report.render());
@@ -979,6 +1088,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 &inwink.reader()?,
                 &event,
                 &tests,
+                &deployment_of(&event),
             )
             .await?;
             if json {
@@ -1107,6 +1217,9 @@ pub fn render_status(status: &[pxsync_store::SalonStatus]) -> String {
         }
         for b in &s.broken_mappings {
             let _ = writeln!(out, "  {}", b.reason);
+        }
+        for r in &s.remaps {
+            let _ = writeln!(out, "  mask version {}: {}", r.version, r.summary);
         }
         for m in &s.likely_matches {
             let _ = writeln!(

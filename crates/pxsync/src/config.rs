@@ -90,7 +90,7 @@ pub struct PlanexpoArgs {
         env = "PXSYNC_PLANEXPO_EVENT"
     )]
     pub event: String,
-    /// How often the order feed is polled.
+    /// How often the order feed is polled (and, in an enabled salon, the catalogue checked).
     #[arg(id = "planexpo_poll_interval", long = "planexpo-poll-interval", env = "PXSYNC_PLANEXPO_POLL_INTERVAL", default_value = "5s", value_parser = duration)]
     pub poll_interval: Duration,
     /// How often the whole feed is read again from the start.
@@ -238,7 +238,8 @@ pub struct EmitterArgs {
     /// How long a claim is held before another process may take the order.
     #[arg(id = "emitter_lease", long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
     pub lease: Duration,
-    /// How often inwink is read for partners and participants deleted by hand ("0s": never).
+    /// How often inwink is read for partners and participants deleted by hand, and mapped
+    /// products renamed or gone ("0s": never).
     #[arg(id = "existence_check_interval", long = "existence-check-interval", env = "PXSYNC_EXISTENCE_CHECK_INTERVAL", default_value = "60s", value_parser = duration)]
     pub existence_check_interval: Option<Duration>,
     /// How often synchronised fields edited by hand on inwink are restored (unset: never; they
@@ -264,3 +265,54 @@ pub fn salons_file_configured() -> bool {
 }
 
 pub const SALONS_FILE_HELP: &str = "Several salons: set PXSYNC_CONFIG to a salons file instead of the PXSYNC_PLANEXPO_* and PXSYNC_INWINK_* variables.";
+
+/// The single salon of the environment as the mask's prerequisites sheet sees it: its ids, and
+/// for each secret the variable it is read from (when set), never the secret. Read at the time
+/// of the call, without requiring anything to be set.
+pub fn environment_deployment() -> pxsync_mask::Deployment {
+    use pxsync_mask::{PrerequisiteKey as K, SecretSource, Setting, SettingValue};
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut settings = std::collections::BTreeMap::new();
+    for key in [
+        K::PlanexpoBaseUrl,
+        K::PlanexpoEventSlug,
+        K::InwinkEventId,
+        K::InwinkClientId,
+    ] {
+        if let Some(value) = set(key.env_var()) {
+            settings.insert(
+                key,
+                Setting {
+                    name: key.env_var().to_owned(),
+                    value: SettingValue::Plain(value),
+                },
+            );
+        }
+    }
+    for key in [
+        K::PlanexpoApiKeyRef,
+        K::InwinkClientSecretRef,
+        K::WebhookSecretRef,
+    ] {
+        let source = match set(key.env_var()) {
+            Some(_) => SecretSource::Env(key.env_var().to_owned()),
+            None => SecretSource::Missing,
+        };
+        settings.insert(
+            key,
+            Setting {
+                name: key.env_var().to_owned(),
+                value: SettingValue::Secret(source),
+            },
+        );
+    }
+    pxsync_mask::Deployment {
+        source: "the environment".into(),
+        settings,
+    }
+}
+
+/// The salons file of `PXSYNC_CONFIG`, when it is set.
+pub fn salons_file_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("PXSYNC_CONFIG").map(std::path::PathBuf::from)
+}

@@ -623,18 +623,15 @@ async fn observe(
     Ok(Ok(()))
 }
 
-/// The desired order with the products of broken mappings held (they wait for the mask fix).
+/// The desired order with the products of broken mappings held (they wait for the mask fix),
+/// also where the order no longer has their line (a product re-identified on Planexpo leaves
+/// its old line behind): held, never a desired 0 and a refused decrease.
 pub fn with_broken_held(
     desired: &pxsync_core::desired::DesiredOrder,
     broken: &std::collections::BTreeSet<String>,
 ) -> pxsync_core::desired::DesiredOrder {
     let mut d = desired.clone();
-    d.held_products.extend(
-        broken
-            .iter()
-            .filter(|p| d.products.contains_key(*p))
-            .cloned(),
-    );
+    d.held_products.extend(broken.iter().cloned());
     d
 }
 

@@ -12,6 +12,7 @@ use pxsync_core::order::{Observation, observe};
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::{Store, Watermark};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -67,6 +68,8 @@ pub async fn run(store: Store, bus: Bus, salon: Salon, shutdown: Shutdown) -> an
             last_rescan = std::time::Instant::now();
             tracing::info!(event, "scheduled full rescan of the feed");
         }
+        // After go-live, a mapped product changed on Planexpo breaks its mapping (catalogue.rs).
+        crate::catalogue::watch_planexpo(&store, &salon.planexpo).await;
         match poll_once(&store, &bus, &salon, full).await {
             Ok(outcome) => {
                 failures = 0;
@@ -167,11 +170,11 @@ impl<'a> FeedPass<'a> {
 
     /// Publishes one page; returns once the previous page is recorded.
     pub async fn push(&mut self, raws: &[serde_json::Value]) -> anyhow::Result<()> {
-        let overlay = self.inflight.as_ref().map(|(_, o)| o);
+        let overlay = self.inflight.as_ref().map(|(_, o)| &**o);
         let page = publish(self.store, self.bus, self.salon, raws, overlay, true).await?;
         self.settle_inflight().await?;
         self.published += page.acks.len();
-        let overlay = page.observed.iter().cloned().collect();
+        let overlay = Arc::clone(&page.observed);
         let store = self.store.clone();
         let event = self.salon.planexpo.event().to_owned();
         let task = tokio::spawn(async move { page.settle(&store, &event).await });
@@ -196,13 +199,15 @@ impl<'a> FeedPass<'a> {
 /// The recording task of the page in flight, and the observations it will record.
 type InflightPage = (
     tokio::task::JoinHandle<anyhow::Result<()>>,
-    BTreeMap<String, Previous>,
+    Arc<BTreeMap<String, Previous>>,
 );
 
 /// A page whose events are published and not yet acknowledged.
 struct PublishedPage {
     acks: Vec<async_nats::jetstream::context::PublishAckFuture>,
-    observed: Vec<(String, Previous)>,
+    /// The memory of each order published, after this page (shared with the next page, which
+    /// derives against it until it is recorded).
+    observed: Arc<BTreeMap<String, Previous>>,
     watermark: Option<Watermark>,
     /// The publish spans, closed once acknowledged.
     spans: Vec<tracing::Span>,
@@ -294,14 +299,16 @@ async fn publish(
     let previous = store.previous(event, &ids).await?;
     let recorded_at = now();
     let mut acks = Vec::new();
-    let mut observed: Vec<(String, Previous)> = Vec::new();
+    let mut observed: BTreeMap<String, Previous> = BTreeMap::new();
     let mut spans = Vec::new();
+    let unseen = Previous::default();
     for (id, obs) in ids.into_iter().zip(observations) {
-        let prev = overlay
-            .and_then(|o| o.get(&id))
+        // The freshest memory: earlier in this page, then the page in flight, then the store.
+        let prev = observed
+            .get(&id)
+            .or_else(|| overlay.and_then(|o| o.get(&id)))
             .or_else(|| previous.get(&id))
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&unseen);
         // One Planexpo change is one trace: the publish span's context travels with the event.
         let span = tracing::info_span!("ingest.publish", order = %id, event = %salon.planexpo.event(), revision = tracing::field::Empty);
         let traceparent = span
@@ -312,7 +319,7 @@ async fn publish(
             recorded_at,
             traceparent: Some(&traceparent),
         };
-        let events = derive_events(&prev, obs, &ctx);
+        let events = derive_events(prev, obs, &ctx);
         if events.is_empty() {
             continue;
         }
@@ -321,11 +328,12 @@ async fn publish(
             acks.push(bus.publish_async(e).instrument(span.clone()).await?);
         }
         spans.push(span);
-        observed.push((id, prev.after(&events)));
+        let next = prev.after_owned(events);
+        observed.insert(id, next);
     }
     Ok(PublishedPage {
         acks,
-        observed,
+        observed: Arc::new(observed),
         watermark: if advance_watermark { watermark } else { None },
         spans,
     })

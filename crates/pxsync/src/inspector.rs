@@ -247,19 +247,17 @@ pub async fn inspect_salon(
             Some(_) => {}
         }
     }
-    // Mapped products that vanished from inwink (found here even when no order changes).
-    if enabled && let Some((_, mask)) = store.current_mask(ev).await? {
+    // Mapped products renamed, removed or re-identified on inwink (found here even when no
+    // order changes).
+    if enabled && store.current_mask(ev).await?.is_some() {
         let products = match reader.event_products().await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let known: std::collections::BTreeSet<&str> =
-            products.iter().map(|p| p.id.as_str()).collect();
-        for m in mask.products.values() {
-            if !known.contains(m.inwink_product_id.as_str()) {
-                crate::emitter::mapping_broken(store, ev, &m.inwink_product_id).await?;
-            }
-        }
+        let current: BTreeMap<String, String> =
+            products.into_iter().map(|p| (p.id, p.name)).collect();
+        crate::catalogue::check_side(store, ev, pxsync_core::catalogue::Side::Inwink, &current)
+            .await?;
     }
     // Partners created by hand before the sync.
     let mut by_name: BTreeMap<String, Vec<&pxsync_inwink::Partner>> = BTreeMap::new();

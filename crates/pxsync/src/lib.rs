@@ -10,6 +10,7 @@
 //! because another one (or Postgres, or NATS) is not up yet: they wait and retry.
 
 pub mod budget;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod dryrun;

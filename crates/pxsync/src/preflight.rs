@@ -1,7 +1,8 @@
 //! `pxsync preflight`: the checklist before going live, each failure with its fix.
 //!
 //! Technical checks (both APIs reachable with the credentials accepted, both events exist,
-//! every mapped product on both sides, a mask imported) block `enable`; organisational ones
+//! every mapped product on both sides, a mask imported, a prerequisites sheet that matches the
+//! deployment's settings) block `enable`; organisational ones
 //! (sales started, at least 3 real validated orders, partners that already exist on inwink)
 //! warn, unless `--strict`. Only reads: the inwink side is an [`InwinkReader`].
 
@@ -9,7 +10,6 @@ use pxsync_inwink::InwinkReader;
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::Store;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -78,16 +78,66 @@ fn check(
     }
 }
 
-/// A catalogue's fingerprint: SHA-256 of its (id, name) pairs in id order.
-pub fn fingerprint(products: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    for (id, name) in products {
-        h.update(id.as_bytes());
-        h.update(b"\t");
-        h.update(name.as_bytes());
-        h.update(b"\n");
-    }
-    hex::encode(h.finalize())
+/// The prerequisites sheet as `mask import` keeps it (`mask_versions.prerequisites`): ids and
+/// references, never a secret (a value that looked like one is an error, so never imported).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredPrerequisites {
+    pub sheet: String,
+    pub rows: Vec<pxsync_mask::Prerequisite>,
+}
+
+/// The `prerequisites` check: the imported sheet against the deployment's settings.
+fn prerequisites_check(
+    ev: &str,
+    stored: Option<serde_json::Value>,
+    deployment: &anyhow::Result<pxsync_mask::Deployment>,
+) -> anyhow::Result<Check> {
+    let Some(stored) = stored else {
+        return Ok(check(
+            "prerequisites",
+            Level::Ok,
+            "no prerequisites sheet imported (a CSV mask): nothing to compare",
+            None,
+        ));
+    };
+    let deployment = match deployment {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(check(
+                "prerequisites",
+                Level::Blocker,
+                format!("the deployment's configuration cannot be read: {e:#}"),
+                Some("fix PXSYNC_CONFIG (or unset it to use the environment)".into()),
+            ));
+        }
+    };
+    let stored: StoredPrerequisites = serde_json::from_value(stored)?;
+    let issues = pxsync_mask::check_prerequisites(&stored.sheet, &stored.rows, ev, deployment);
+    let errors = issues
+        .iter()
+        .any(|i| i.severity == pxsync_mask::Severity::Error);
+    Ok(if issues.is_empty() {
+        check(
+            "prerequisites",
+            Level::Ok,
+            format!("the mask's sheet matches {}", deployment.source),
+            None,
+        )
+    } else {
+        let detail: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        check(
+            "prerequisites",
+            if errors {
+                Level::Blocker
+            } else {
+                Level::Warning
+            },
+            detail.join("; "),
+            Some(format!(
+                "fix the cells of the mask and pxsync mask import --event {ev} FILE again, or fix the deployment's settings"
+            )),
+        )
+    })
 }
 
 /// Retries a transient failure a few times (the preflight must return promptly).
@@ -112,12 +162,16 @@ where
     call().await
 }
 
+/// Runs every check for the salon `ev`. `deployment` is the deployment's configuration of the
+/// salon (`cli::deployment_of`: the salon of `PXSYNC_CONFIG`, or the environment), which the
+/// imported prerequisites sheet is compared with; an error reading it fails that check only.
 pub async fn preflight(
     store: &Store,
     planexpo: &PlanexpoClient,
     inwink: &InwinkReader,
     ev: &str,
     test_orders: &BTreeSet<String>,
+    deployment: &anyhow::Result<pxsync_mask::Deployment>,
 ) -> anyhow::Result<Preflight> {
     let mut checks = Vec::new();
     let px = with_retries(
@@ -230,6 +284,11 @@ pub async fn preflight(
             }
         }
     }
+    checks.push(prerequisites_check(
+        ev,
+        store.current_prerequisites(ev).await?,
+        deployment,
+    )?);
     let statuses = store.orders_by_status(ev).await?;
     let started = statuses
         .iter()
@@ -268,11 +327,10 @@ pub async fn preflight(
         let list: Vec<String> = matches.iter().map(|m| format!("order {} ≈ partner {} ({})", m.order_id, m.partner_id, m.partner_name)).collect();
         check("pre-existing partners", Level::Warning, list.join("; "), Some(format!("adopt each with pxsync link --event {ev} --order ORDER --partner ID, or ignore to create new partners")))
     });
-    for (side, products) in [("planexpo", &px_products), ("inwink", &iw_products)] {
+    use pxsync_core::catalogue::Side;
+    for (side, products) in [(Side::Planexpo, &px_products), (Side::Inwink, &iw_products)] {
         if let Some(p) = products {
-            store
-                .record_catalog_fingerprint(ev, side, &fingerprint(p), &serde_json::to_value(p)?)
-                .await?;
+            crate::catalogue::record_baseline(store, ev, side, p).await?;
         }
     }
     if px_products.is_some() && iw_products.is_some() {

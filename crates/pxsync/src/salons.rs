@@ -139,6 +139,61 @@ impl SalonsConfig {
 }
 
 impl SalonConfig {
+    /// This salon as the mask's prerequisites sheet sees it: ids, and where each secret is read
+    /// from (never the secret). `path` is the salons file, named in messages.
+    pub fn deployment(&self, path: &Path) -> pxsync_mask::Deployment {
+        use pxsync_mask::{PrerequisiteKey as K, SecretSource, Setting, SettingValue};
+        let plain = |name: &str, value: &str| Setting {
+            name: name.to_owned(),
+            value: SettingValue::Plain(value.to_owned()),
+        };
+        let secret = |name: &str, r: Option<&SecretRef>| Setting {
+            name: name.to_owned(),
+            value: SettingValue::Secret(match r {
+                Some(SecretRef::Env(var)) => SecretSource::Env(var.clone()),
+                Some(SecretRef::File(file)) => SecretSource::File(file.display().to_string()),
+                None => SecretSource::Missing,
+            }),
+        };
+        pxsync_mask::Deployment {
+            source: format!(
+                "PXSYNC_CONFIG {} (salon {})",
+                path.display(),
+                self.planexpo_event
+            ),
+            settings: std::collections::BTreeMap::from([
+                (
+                    K::PlanexpoBaseUrl,
+                    plain("planexpo_base_url", &self.planexpo_base_url),
+                ),
+                (
+                    K::PlanexpoEventSlug,
+                    plain("planexpo_event", &self.planexpo_event),
+                ),
+                (
+                    K::InwinkEventId,
+                    plain("inwink_event_id", &self.inwink_event_id),
+                ),
+                (
+                    K::InwinkClientId,
+                    plain("inwink_client_id", &self.inwink_client_id),
+                ),
+                (
+                    K::PlanexpoApiKeyRef,
+                    secret("planexpo_api_key", Some(&self.planexpo_api_key)),
+                ),
+                (
+                    K::InwinkClientSecretRef,
+                    secret("inwink_client_secret", Some(&self.inwink_client_secret)),
+                ),
+                (
+                    K::WebhookSecretRef,
+                    secret("webhook_secret", self.webhook_secret.as_ref()),
+                ),
+            ]),
+        }
+    }
+
     fn duration(&self, d: &str) -> Duration {
         humantime::parse_duration(d).unwrap_or(Duration::from_secs(5))
     }

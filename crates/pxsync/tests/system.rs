@@ -191,6 +191,16 @@ impl World {
         self.cli(&["enable", "--event", "salon-sante-2026"]);
     }
 
+    /// The version of the salon's mask in force, if any.
+    async fn mask_version(&self) -> Option<i32> {
+        self.ns
+            .store
+            .current_mask("salon-sante-2026")
+            .await
+            .unwrap()
+            .map(|(v, _)| v)
+    }
+
     async fn put_order(&self, o: &Value) {
         let id = o["id"].as_str().unwrap();
         self.http
@@ -2243,5 +2253,543 @@ async fn a_rate_cap_holds_across_two_emitter_processes() {
         );
     }
     assert_eq!(state["quantity_decrease_attempts"], 0);
+    w.finish().await;
+}
+
+/// The prerequisites sheet is checked against the deployment's configuration, at `mask import`
+/// and in the preflight: a different id or a reference that points elsewhere is an error naming
+/// the sheet, row and column and the configuration it differs from; a secret is never shown;
+/// `mask draft` fills the ids from the configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prerequisites_sheet_is_checked_against_the_deployment() {
+    use pxsync_mask::PrerequisiteKey as K;
+    let w = World::new("prereq").await;
+    w.cli(&["migrate"]);
+    let import = |path: &std::path::Path, extra: &[(String, String)]| {
+        let mut env = w.env();
+        env.extend(extra.iter().cloned());
+        run_command(
+            CLI,
+            &[
+                "mask",
+                "import",
+                "--event",
+                "salon-sante-2026",
+                path.to_str().unwrap(),
+            ],
+            &env,
+        )
+    };
+    let products = [("prd_banner_2x1".to_owned(), "Bannière 2x1 m".to_owned())];
+    let inwink = [(IW_BANNER.to_owned(), "Bannière 2x1 m".to_owned())];
+    // An .xlsx mask naming another inwink event than the one configured.
+    let other_event = w.dir.join("other-event.xlsx");
+    pxsync_mask::write_draft(
+        &other_event,
+        &products,
+        &inwink,
+        &std::collections::BTreeMap::from([
+            (K::PlanexpoEventSlug, "salon-sante-2026".to_owned()),
+            (
+                K::InwinkEventId,
+                "99999999-0000-4000-8000-000000000000".to_owned(),
+            ),
+        ]),
+    )
+    .unwrap();
+    let (ok, out, err) = import(&other_event, &[]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("sheet Prérequis techniques, row 5, column B: the inwink event id is \"99999999-0000-4000-8000-000000000000\" in the mask but")
+            && err.contains("in the environment (PXSYNC_INWINK_EVENT_ID)")
+            && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(w.mask_version().await, None, "nothing imported");
+    // A value that looks like a secret is an error naming its cell, and is never shown.
+    let leaked = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let secret = w.dir.join("secret.xlsx");
+    pxsync_mask::write_draft(
+        &secret,
+        &products,
+        &inwink,
+        &std::collections::BTreeMap::from([(K::InwinkClientSecretRef, leaked.to_owned())]),
+    )
+    .unwrap();
+    let (ok, out, err) = import(&secret, &[]);
+    assert!(!ok && err.contains("row 7, column B"), "{out}{err}");
+    assert!(!out.contains(leaked) && !err.contains(leaked));
+    // The draft fills the ids from the configuration: it imports as it is.
+    let draft = w.dir.join("draft.xlsx");
+    w.cli(&[
+        "mask",
+        "draft",
+        "--event",
+        "salon-sante-2026",
+        draft.to_str().unwrap(),
+    ]);
+    let drafted = pxsync_mask::read_mask(&draft).unwrap();
+    assert_eq!(
+        drafted.prerequisite(K::InwinkEventId),
+        Some(pxsync_sim::inwink::Options::default().event_id.as_str())
+    );
+    assert_eq!(
+        drafted.prerequisite(K::PlanexpoEventSlug),
+        Some("salon-sante-2026")
+    );
+    let (ok, out, err) = import(&draft, &[]);
+    assert!(ok, "{out}{err}");
+    let out = w.cli(&["preflight", "--event", "salon-sante-2026"]);
+    assert!(
+        out.contains("[ok  ] prerequisites: the mask's sheet matches the environment"),
+        "{out}"
+    );
+    // A salons file that reads the inwink secret from another variable than the sheet says.
+    let config = w.dir.join("salons.json");
+    let planexpo_options = pxsync_sim::planexpo::Options::default();
+    let inwink_options = pxsync_sim::inwink::Options::default();
+    std::fs::write(
+        &config,
+        serde_json::to_string_pretty(&json!({"salons": [{
+            "planexpo_event": "salon-sante-2026",
+            "planexpo_base_url": w.planexpo.base_url(),
+            "planexpo_api_key": {"env": "PXSYNC_PLANEXPO_API_KEY"},
+            "inwink_event_id": inwink_options.event_id,
+            "inwink_base_url": w.inwink.base_url(),
+            "inwink_token_url": format!("{}/oauth/token", w.inwink.base_url()),
+            "inwink_client_id": inwink_options.client_id,
+            "inwink_client_secret": {"env": "INWINK_SECRET_SANTE"},
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let _ = planexpo_options;
+    let with_config = [(
+        "PXSYNC_CONFIG".to_owned(),
+        config.to_str().unwrap().to_owned(),
+    )];
+    let mut env = w.env();
+    env.extend(with_config.iter().cloned());
+    let (ok, out, _) = run_command(CLI, &["preflight", "--event", "salon-sante-2026"], &env);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("[FAIL] prerequisites: error: sheet Prérequis techniques, row 7, column B: the inwink client secret reference is in environment variable PXSYNC_INWINK_CLIENT_SECRET according to the mask, but the deployment (PXSYNC_CONFIG")
+            && out.contains("reads it from INWINK_SECRET_SANTE"),
+        "{out}"
+    );
+    let (ok, out, err) = import(&draft, &with_config);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("row 7, column B") && err.contains("(salon salon-sante-2026)"),
+        "{err}"
+    );
+    assert_eq!(
+        w.mask_version().await,
+        Some(1),
+        "the refused import left the mask in force"
+    );
+    // Drafted under that salons file, the sheet says what the file says, and imports.
+    let drafted_with_config = w.dir.join("draft-config.xlsx");
+    let (ok, out, err) = run_command(
+        CLI,
+        &[
+            "mask",
+            "draft",
+            "--event",
+            "salon-sante-2026",
+            drafted_with_config.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        pxsync_mask::read_mask(&drafted_with_config)
+            .unwrap()
+            .prerequisite(K::InwinkClientSecretRef),
+        Some("env:INWINK_SECRET_SANTE")
+    );
+    let (ok, out, err) = import(&drafted_with_config, &with_config);
+    assert!(ok, "{out}{err}");
+    assert_eq!(w.mask_version().await, Some(2));
+    w.finish().await;
+}
+
+const IW_BADGES: &str = "2b3c4d5e-6f70-4a81-9b2c-3d4e5f607182";
+const IW_VIP: &str = "3c4d5e6f-7081-4b92-8c3d-4e5f60718293";
+const IW_LOGO: &str = "4d5e6f70-8192-4ca3-9d4e-5f6071829304";
+
+async fn put_catalogues(w: &World, planexpo: &[(&str, &str)], inwink: &[(&str, &str)]) {
+    let products: Vec<Value> = planexpo
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name, "kind": "product", "paid": true}))
+        .collect();
+    w.http
+        .put(
+            &format!("{}/_sim/catalog", w.planexpo.base_url()),
+            &json!({ "products": products }),
+        )
+        .await;
+    let data: Vec<Value> = inwink
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    w.http
+        .put(
+            &format!("{}/_sim/products", w.inwink.base_url()),
+            &json!({ "data": data }),
+        )
+        .await;
+}
+
+fn line(product: &str, name: &str, quantity: u32) -> Value {
+    json!({"product_id": product, "product_name": name, "quantity": quantity})
+}
+
+/// After go-live, mapped products renamed, removed or re-identified on Planexpo (and renamed on
+/// inwink) each become one broken mapping naming the mask row and what to do; their lines wait
+/// (no write, no refused decrease, nothing parked) while the other product keeps syncing; the
+/// fixed mask lets them flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogue_change_after_go_live_breaks_its_mappings_only() {
+    let mut w = World::new("catalogue").await;
+    let planexpo_before = [
+        ("prd_banner_2x1", "Bannière 2x1 m"),
+        ("opt_wifi", "Wi-Fi stand"),
+        ("prd_badge_pack10", "Pack 10 badges exposant"),
+        ("prd_pass_vip", "Pass VIP"),
+        ("prd_logo_catalog", "Logo au catalogue"),
+    ];
+    let inwink_before = [
+        (IW_BANNER, "Bannière 2x1 m"),
+        (IW_WIFI, "Wi-Fi stand"),
+        (IW_BADGES, "Pack 10 badges exposant"),
+        (IW_VIP, "Pass VIP"),
+        (IW_LOGO, "Logo au catalogue"),
+    ];
+    put_catalogues(&w, &planexpo_before, &inwink_before).await;
+    w.cli(&["migrate"]);
+    let mask = |rows: &[(&str, &str, &str, &str)]| {
+        let mut text = String::from(
+            "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\n",
+        );
+        for (a, b, c, d) in rows {
+            text.push_str(&format!("{a},{b},{c},{d}\n"));
+        }
+        text
+    };
+    let path = w.dir.join("mask.csv");
+    std::fs::write(
+        &path,
+        mask(&[
+            (
+                "Bannière 2x1 m",
+                "prd_banner_2x1",
+                "Bannière 2x1 m",
+                IW_BANNER,
+            ),
+            ("Wi-Fi stand", "opt_wifi", "Wi-Fi stand", IW_WIFI),
+            (
+                "Pack 10 badges exposant",
+                "prd_badge_pack10",
+                "Pack 10 badges exposant",
+                IW_BADGES,
+            ),
+            ("Pass VIP", "prd_pass_vip", "Pass VIP", IW_VIP),
+            (
+                "Logo au catalogue",
+                "prd_logo_catalog",
+                "Logo au catalogue",
+                IW_LOGO,
+            ),
+        ]),
+    )
+    .unwrap();
+    let ev = "salon-sante-2026";
+    w.cli(&["mask", "import", "--event", ev, path.to_str().unwrap()]);
+    w.cli(&["enable", "--event", ev]);
+    let lines = |banner, wifi, badges: (&str, u32), vip, logo| {
+        json!([
+            line("prd_banner_2x1", "Bannière 2x1 m", banner),
+            line("opt_wifi", "Wi-Fi stand", wifi),
+            line(badges.0, "Pack 10 badges exposant", badges.1),
+            line("prd_pass_vip", "Pass VIP", vip),
+            line("prd_logo_catalog", "Logo au catalogue", logo),
+        ])
+    };
+    let acme = |l| {
+        order(
+            "ord_A0001",
+            "SX-1",
+            "validated",
+            "Acme",
+            "a@acme.example",
+            None,
+            l,
+        )
+    };
+    w.put_order(&acme(lines(3, 1, ("prd_badge_pack10", 2), 1, 1)))
+        .await;
+    let mut env_fast_inspector = w.env();
+    env_fast_inspector.push(("PXSYNC_EXISTENCE_CHECK_INTERVAL".into(), "1s".into()));
+    let env = env_fast_inspector;
+    for (name, exe) in [
+        ("ingestor", INGESTOR),
+        ("projector", PROJECTOR),
+        ("emitter", EMITTER),
+    ] {
+        w.services
+            .push(Service::spawn(name, exe, &[], &env, &w.dir));
+    }
+    let holds = |s: &Value, product: &str| {
+        partner_by_order(s, "ord_A0001").map(|p| p["products"][product].as_u64().unwrap_or(0))
+    };
+    let synced = wait_for(Duration::from_secs(30), || async {
+        holds(&w.inwink_state().await, IW_LOGO) == Some(1)
+            && holds(&w.inwink_state().await, IW_BANNER) == Some(3)
+    })
+    .await;
+    assert!(synced, "{}", w.logs());
+    // After go-live: on Planexpo the Wi-Fi is renamed, the badge pack is recreated under a new
+    // id, the VIP pass is removed; on inwink the logo product is renamed.
+    put_catalogues(
+        &w,
+        &[
+            ("prd_banner_2x1", "Bannière 2x1 m"),
+            ("opt_wifi", "Wi-Fi stand premium"),
+            ("prd_badge_pack10_v2", "Pack 10 badges exposant"),
+            ("prd_logo_catalog", "Logo au catalogue"),
+        ],
+        &[
+            (IW_BANNER, "Bannière 2x1 m"),
+            (IW_WIFI, "Wi-Fi stand"),
+            (IW_BADGES, "Pack 10 badges exposant"),
+            (IW_VIP, "Pass VIP"),
+            (IW_LOGO, "Logo en page d'accueil"),
+        ],
+    )
+    .await;
+    let store = w.ns.store.clone();
+    let found = wait_for(Duration::from_secs(30), || async {
+        store.broken_mappings(ev).await.unwrap().len() == 4
+    })
+    .await;
+    assert!(found, "{:?}\n{}", store.broken_mappings(ev).await, w.logs());
+    let broken = store.broken_mappings(ev).await.unwrap();
+    let by_row: Vec<(Option<i32>, &str, &str)> = broken
+        .iter()
+        .map(|b| (b.mask_row, b.side.as_str(), b.reason.as_str()))
+        .collect();
+    assert_eq!(by_row[0].0, Some(3));
+    assert_eq!(by_row[0].1, "planexpo");
+    assert!(
+        by_row[0].2.starts_with("mapping broken: Planexpo product opt_wifi was renamed on Planexpo (\"Wi-Fi stand\" is now \"Wi-Fi stand premium\"): fix mask row 3 (column A"),
+        "{by_row:?}"
+    );
+    assert_eq!((by_row[1].0, by_row[1].1), (Some(4), "planexpo"));
+    assert!(
+        by_row[1].2.contains("has a new id on Planexpo (prd_badge_pack10 is now prd_badge_pack10_v2): fix mask row 4 (column B: prd_badge_pack10_v2)"),
+        "{by_row:?}"
+    );
+    assert_eq!((by_row[2].0, by_row[2].1), (Some(5), "planexpo"));
+    assert!(
+        by_row[2].2.contains(
+            "prd_pass_vip (for \"Pass VIP\") no longer exists on Planexpo: fix mask row 5"
+        ),
+        "{by_row:?}"
+    );
+    assert_eq!((by_row[3].0, by_row[3].1), (Some(6), "inwink"));
+    assert!(
+        by_row[3].2.contains("renamed on inwink (\"Logo au catalogue\" is now \"Logo en page d'accueil\"): fix mask row 6 (column C"),
+        "{by_row:?}"
+    );
+    // The order changes: the banner syncs; the broken rows' lines wait (the badge line now
+    // carries the new id, so the old product would be a desired 0: it is held, not refused).
+    w.put_order(&acme(lines(5, 2, ("prd_badge_pack10_v2", 3), 2, 2)))
+        .await;
+    let banner = wait_for(Duration::from_secs(30), || async {
+        holds(&w.inwink_state().await, IW_BANNER) == Some(5)
+    })
+    .await;
+    assert!(banner, "{}", w.logs());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = w.inwink_state().await;
+    for (product, q) in [(IW_WIFI, 1), (IW_BADGES, 2), (IW_VIP, 1), (IW_LOGO, 1)] {
+        assert_eq!(holds(&s, product), Some(q), "{product} waits");
+    }
+    let status = &store.status(Some(ev)).await.unwrap()[0];
+    assert!(
+        status.refused_decreases.is_empty(),
+        "{:?}",
+        status.refused_decreases
+    );
+    assert!(status.parked.is_empty(), "{:?}", status.parked);
+    assert!(status.heals.is_empty());
+    assert_eq!(status.broken_mappings.len(), 4);
+    let text = w.cli(&["status", "--event", ev]);
+    assert!(
+        text.contains("fix mask row 4 (column B: prd_badge_pack10_v2)"),
+        "{text}"
+    );
+    // The organiser fixes the rows (new name, new id, VIP row removed, new inwink name) and
+    // imports: the records are cleared and the waiting lines flow.
+    std::fs::write(
+        &path,
+        mask(&[
+            (
+                "Bannière 2x1 m",
+                "prd_banner_2x1",
+                "Bannière 2x1 m",
+                IW_BANNER,
+            ),
+            ("Wi-Fi stand premium", "opt_wifi", "Wi-Fi stand", IW_WIFI),
+            (
+                "Pack 10 badges exposant",
+                "prd_badge_pack10_v2",
+                "Pack 10 badges exposant",
+                IW_BADGES,
+            ),
+            (
+                "Logo au catalogue",
+                "prd_logo_catalog",
+                "Logo en page d'accueil",
+                IW_LOGO,
+            ),
+        ]),
+    )
+    .unwrap();
+    w.cli(&["mask", "import", "--event", ev, path.to_str().unwrap()]);
+    let flowed = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        holds(&s, IW_WIFI) == Some(2)
+            && holds(&s, IW_BADGES) == Some(3)
+            && holds(&s, IW_LOGO) == Some(2)
+    })
+    .await;
+    assert!(flowed, "{}", w.logs());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        store.broken_mappings(ev).await.unwrap().is_empty(),
+        "the fixed mask breaks nothing: {:?}",
+        store.broken_mappings(ev).await
+    );
+    assert_eq!(holds(&w.inwink_state().await, IW_VIP), Some(1));
+    assert_eq!(
+        w.inwink_state().await["quantity_decrease_attempts"],
+        0,
+        "no decrease was ever sent"
+    );
+    w.finish().await;
+}
+
+/// A mask re-import that points a product at another inwink product is one remap record
+/// (old → new, mask row) in the import's output and the status; the new product gets the
+/// quantities, the old one keeps what it holds, and no refused decrease is recorded for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remap_is_reported_as_a_remap_not_as_refused_decreases() {
+    const IW_BANNER_XL: &str = "5e6f7081-92a3-4db4-8e5f-607182930415";
+    let mut w = World::new("remap").await;
+    w.http
+        .put(
+            &format!("{}/_sim/products", w.inwink.base_url()),
+            &json!({"data": [
+                {"id": IW_BANNER, "name": "Bannière 2x1 m"}, {"id": IW_WIFI, "name": "Wi-Fi stand"},
+                {"id": IW_BANNER_XL, "name": "Bannière 2x1 m (nouvelle)"}
+            ]}),
+        )
+        .await;
+    w.cli(&["migrate"]);
+    w.import_mask();
+    let ev = "salon-sante-2026";
+    w.cli(&["enable", "--event", ev]);
+    let orders = ["ord_A0001", "ord_B0002", "ord_C0003"];
+    for (i, id) in orders.iter().enumerate() {
+        w.put_order(&order(
+            id,
+            id,
+            "validated",
+            &format!("Société {i}"),
+            &format!("{i}@remap.example"),
+            None,
+            json!([
+                line("prd_banner_2x1", "Bannière 2x1 m", 3),
+                line("opt_wifi", "Wi-Fi stand", 1)
+            ]),
+        ))
+        .await;
+    }
+    w.start_services();
+    let holds = |s: &Value, order: &str, product: &str| {
+        partner_by_order(s, order).map(|p| p["products"][product].as_u64().unwrap_or(0))
+    };
+    let synced = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        orders.iter().all(|o| holds(&s, o, IW_BANNER) == Some(3))
+    })
+    .await;
+    assert!(synced, "{}", w.logs());
+    let path = w.dir.join("remapped.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "planexpo_product_name,planexpo_product_id,inwink_product_name,inwink_product_id\n\
+             Bannière 2x1 m,prd_banner_2x1,Bannière 2x1 m (nouvelle),{IW_BANNER_XL}\n\
+             Wi-Fi stand,opt_wifi,Wi-Fi stand,{IW_WIFI}\n"
+        ),
+    )
+    .unwrap();
+    let out = w.cli(&["mask", "import", "--event", ev, path.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("remap: Planexpo product prd_banner_2x1 (\"Bannière 2x1 m\", mask row 2) now goes to inwink product {IW_BANNER_XL} instead of {IW_BANNER}")),
+        "{out}"
+    );
+    let moved = wait_for(Duration::from_secs(30), || async {
+        let s = w.inwink_state().await;
+        orders.iter().all(|o| holds(&s, o, IW_BANNER_XL) == Some(3))
+    })
+    .await;
+    assert!(moved, "{}", w.logs());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = w.inwink_state().await;
+    for o in orders {
+        assert_eq!(
+            holds(&s, o, IW_BANNER),
+            Some(3),
+            "the old product keeps what it holds"
+        );
+        assert_eq!(holds(&s, o, IW_WIFI), Some(1));
+    }
+    let status = &w.ns.store.status(Some(ev)).await.unwrap()[0];
+    assert!(
+        status.refused_decreases.is_empty(),
+        "a remap is not a flood of refused decreases: {:?}",
+        status.refused_decreases
+    );
+    assert_eq!(status.remaps.len(), 1, "{:?}", status.remaps);
+    let r = &status.remaps[0];
+    assert_eq!(
+        (
+            r.version,
+            r.remap.from_inwink_product_id.as_str(),
+            r.remap.to_inwink_product_id.as_str(),
+            r.remap.row
+        ),
+        (2, IW_BANNER, IW_BANNER_XL, 2)
+    );
+    assert!(
+        w.cli(&["status", "--event", ev])
+            .contains("mask version 2: remap: Planexpo product prd_banner_2x1")
+    );
+    // The order's story tells the remap once; the audit finds nothing unexplained (the old
+    // product is no longer synchronised).
+    let story = w.cli(&["audit", "order", "ord_A0001", "--event", ev]);
+    assert_eq!(
+        story
+            .matches("remap: Planexpo product prd_banner_2x1")
+            .count(),
+        1,
+        "{story}"
+    );
+    assert!(!story.contains("decrease refused"), "{story}");
+    w.cli(&["audit", "verify"]);
     w.finish().await;
 }

@@ -210,7 +210,9 @@ proptest! {
                 prop_assert!(ids.insert(e.event_id), "duplicate event id");
                 fold(&mut state, e);
             }
-            prev = prev.after(&events);
+            let next = prev.after(&events);
+            prop_assert_eq!(&prev.after_owned(events), &next, "after_owned differs from after");
+            prev = next;
         }
         let expected = observe(revisions.last().unwrap()).unwrap();
         let crate::order::Observation::Order { snapshot, .. } = expected else { panic!() };
