@@ -2,6 +2,7 @@
 //! namespace) and the simulators.
 
 mod audits;
+mod budget;
 mod ingest;
 mod project;
 

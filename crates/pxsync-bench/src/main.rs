@@ -1,7 +1,7 @@
 //! `pxsync-bench`: the benchmarks of pxsync on the real Postgres and NATS JetStream (URLs from
 //! `PXSYNC_DATABASE_URL` / `PXSYNC_NATS_URL`, as `make bench` provides them).
 //!
-//! `pxsync-bench [all|ingest|project|replay] [--orders N]` prints, for each benchmark, the figure, a
+//! `pxsync-bench [all|ingest|project|replay|emit] [--orders N]` prints, for each benchmark, the figure, a
 //! baseline measured in the same run, their ratio, the target and PASS or BELOW. The figures
 //! are information, not tests: the binary exits 0 unless something fails.
 //!
@@ -17,9 +17,18 @@
 //! - `replay`: `Store::replay` of N logged events into a shadow schema, in events per second,
 //!   against a raw sequential read of the same `event_log` rows (target: ≥ 50,000 events/s).
 //!
+//! - `emit`: the emitter against the inwink simulator without faults (`emit.rs`): 2,000 orders
+//!   converging (target: under 2 minutes) and the emitter's calls per second next to the
+//!   simulator's raw capacity; the latency from a webhook-delivered change to its inwink write
+//!   at 50 changes per second through the three services (target: p99 under 1 s); inwink
+//!   writes per effective change (target 1.00, and 0 for a pass with no change); and the
+//!   emitter process's peak resident memory with 100,000 orders in state (target < 64 MiB).
+//!   Its sizes are fixed: `--orders` does not change them.
+//!
 //! Every benchmark works in a namespace of its own and removes it at the end.
 
 mod data;
+mod emit;
 mod ingest;
 mod project;
 mod replay;
@@ -40,9 +49,15 @@ enum Which {
     Project,
     /// The replay of the event log into a shadow schema.
     Replay,
+    /// The emitter (2,000 orders converging, throughput, latency through the three services,
+    /// writes per change, peak memory).
+    Emit,
     /// Internal: the projection process of `project`.
     #[value(hide = true, name = "project-child")]
     ProjectChild,
+    /// Internal: the emitter process of `emit`.
+    #[value(hide = true, name = "emit-child")]
+    EmitChild,
 }
 
 /// Benchmarks of the pxsync ingestor and projector on the real Postgres and NATS JetStream.
@@ -58,6 +73,9 @@ struct Cli {
     /// Internal: the namespace of the projection process.
     #[arg(long, hide = true)]
     namespace: Option<String>,
+    /// Internal: the inwink simulator of the emitter process.
+    #[arg(long, hide = true)]
+    inwink: Option<String>,
 }
 
 fn orders(text: &str) -> Result<usize, String> {
@@ -77,6 +95,12 @@ async fn main() -> anyhow::Result<()> {
             .namespace
             .ok_or_else(|| anyhow::anyhow!("{} needs --namespace", project::CHILD))?;
         return project::child(&namespace, n).await;
+    }
+    if cli.which == Which::EmitChild {
+        let (Some(namespace), Some(inwink)) = (cli.namespace, cli.inwink) else {
+            anyhow::bail!("{} needs --namespace and --inwink", emit::CHILD);
+        };
+        return emit::child(&namespace, &inwink, n).await;
     }
     let default_n = n == DEFAULT_N;
     println!(
@@ -99,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
         for r in replay::run(n).await? {
             r.print();
         }
+    }
+    if matches!(cli.which, Which::All | Which::Emit) {
+        emit::run().await?;
     }
     println!(
         "pxsync-bench: done in {:.1} s",

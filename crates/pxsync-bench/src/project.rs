@@ -128,7 +128,7 @@ async fn project(ns: &TestNamespace, n: usize, default_n: bool) -> anyhow::Resul
     Ok(vec![throughput, memory])
 }
 
-fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
@@ -262,7 +262,7 @@ async fn project_in_child(ns: &Namespace, n: usize) -> anyhow::Result<ChildRun> 
 }
 
 /// The peak resident set size (`VmHWM`) of a live process, in KiB.
-fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("read /proc/{pid}/status"))?;
     status
@@ -327,7 +327,7 @@ pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
 }
 
 /// One line of stdin (empty at its end), read on a blocking thread.
-async fn read_stdin_line() -> anyhow::Result<String> {
+pub(crate) async fn read_stdin_line() -> anyhow::Result<String> {
     tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| line)

@@ -9,7 +9,7 @@ use crate::wire::{
     WirePartnerProduct, WirePerson, WireQuantity, WireTeamMember,
 };
 use crate::{
-    EventProduct, InwinkConfig, Page, Participant, Partner, PartnerProduct, TeamMember,
+    CallBudget, EventProduct, InwinkConfig, Page, Participant, Partner, PartnerProduct, TeamMember,
     transport_detail,
 };
 use pxsync_core::desired::DesiredParticipant;
@@ -29,6 +29,8 @@ const MAX_QUERY_PAGES: u32 = 1000;
 #[derive(Clone)]
 pub struct InwinkReader {
     inner: Arc<Inner>,
+    /// Every API call waits for it first (the event's rate limit, shared between processes).
+    budget: Option<Arc<dyn CallBudget>>,
 }
 
 struct Inner {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for InwinkReader {
         f.debug_struct("InwinkReader")
             .field("base_url", &self.inner.base_url)
             .field("event_id", &self.inner.event_id)
+            .field("budget", &self.budget.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +108,15 @@ impl InwinkReader {
                 event_id: cfg.event_id,
                 tokens,
             }),
+            budget: None,
         })
+    }
+
+    /// The same reader, each of whose API calls (a call sent again after a 401 included, token
+    /// requests not) first waits for `budget`.
+    pub fn with_budget(mut self, budget: Arc<dyn CallBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     pub fn event_id(&self) -> &str {
@@ -337,6 +348,9 @@ impl InwinkReader {
         body: Option<&B>,
         token: &Token,
     ) -> Result<Answer, InwinkError> {
+        if let Some(budget) = &self.budget {
+            budget.take().await;
+        }
         let mut request = self
             .inner
             .http
@@ -378,6 +392,14 @@ impl InwinkClient {
         Ok(InwinkClient {
             reader: InwinkReader::new(cfg)?,
         })
+    }
+
+    /// The same client, each of whose API calls first waits for `budget`
+    /// ([`InwinkReader::with_budget`]).
+    pub fn with_budget(self, budget: Arc<dyn CallBudget>) -> Self {
+        InwinkClient {
+            reader: self.reader.with_budget(budget),
+        }
     }
 
     /// The read half (what a dry run may be given).

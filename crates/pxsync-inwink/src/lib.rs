@@ -39,6 +39,17 @@ use pxsync_core::plan::PartnerWrite;
 use std::fmt;
 use std::time::Duration;
 
+/// A budget of API calls that several clients, maybe in several processes, draw on: the inwink
+/// event's rate limit. A client given one ([`InwinkClient::with_budget`]) waits for it before
+/// each API call; token requests do not count (inwink does not rate-limit them).
+///
+/// The implementation lives with whoever can share it (the emitter keeps it in Postgres): this
+/// crate only waits.
+pub trait CallBudget: Send + Sync + 'static {
+    /// Resolves when one more call may be sent.
+    fn take(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
 /// The per-request timeout used when none is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -13,6 +13,7 @@
 //! refusals carry no names, e-mails or phones), or mark an order done while a newer mark exists.
 
 mod audit;
+mod budget;
 mod deadletter;
 mod emit;
 mod eventlog;

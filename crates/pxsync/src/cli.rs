@@ -524,6 +524,13 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let salon = args.planexpo.salon(&args.inwink.event.event_id)?;
     let mut clients = emitter::Clients::new();
     clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
+    let limits = args
+        .inwink
+        .rate_limit
+        .map(|r| (args.inwink.event.event_id.clone(), r))
+        .into_iter()
+        .collect();
+    crate::budget::share(&mut clients, &store, &limits);
     let settings = emitter::EmitterSettings::from_args(&args.emitter);
     // Each service gets its own pool, as it would in its own process; the emitter's is the
     // configured size (it needs two connections per order in flight).

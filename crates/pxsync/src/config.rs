@@ -192,6 +192,10 @@ pub struct InwinkArgs {
         env = "PXSYNC_INWINK_SCOPE"
     )]
     pub scope: Option<String>,
+    /// A cap on calls to this inwink event per second, shared by every emitter process of the
+    /// namespace (through Postgres). Unset: no cap, the emitter adapts to inwink's 429s.
+    #[arg(id = "inwink_rate_limit", long = "inwink-rate-limit", env = "PXSYNC_INWINK_RATE_LIMIT", value_parser = crate::budget::parse_rate)]
+    pub rate_limit: Option<f64>,
     #[command(flatten)]
     pub event: InwinkEventArgs,
 }

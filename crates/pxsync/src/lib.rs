@@ -9,6 +9,7 @@
 //! Every service takes a [`Shutdown`] so tests and `pxsync run` control its end, and none exits
 //! because another one (or Postgres, or NATS) is not up yet: they wait and retry.
 
+pub mod budget;
 pub mod catalogue;
 pub mod cli;
 pub mod config;

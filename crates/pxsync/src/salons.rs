@@ -14,6 +14,7 @@
 //!       "inwink_client_id": "pxsync-santexpo",
 //!       "inwink_client_secret": {"env": "INWINK_CLIENT_SECRET_SANTEXPO"},
 //!       "inwink_scope": null,
+//!       "inwink_rate_limit": 20,
 //!       "poll_interval": "5s",
 //!       "rescan_interval": "24h"
 //!     }
@@ -50,6 +51,10 @@ pub struct SalonConfig {
     pub inwink_client_secret: SecretRef,
     #[serde(default)]
     pub inwink_scope: Option<String>,
+    /// Calls per second to this salon's inwink event, all emitter processes together (optional;
+    /// unset: no cap, the emitter adapts to 429s). Salons sharing an inwink event share its cap.
+    #[serde(default)]
+    pub inwink_rate_limit: Option<f64>,
     #[serde(default = "default_poll")]
     pub poll_interval: String,
     #[serde(default = "default_rescan")]
@@ -112,6 +117,14 @@ impl SalonsConfig {
         for s in &config.salons {
             if !seen.insert(&s.planexpo_event) {
                 bail!("PXSYNC_CONFIG: salon {} appears twice", s.planexpo_event);
+            }
+            if let Some(r) = s.inwink_rate_limit
+                && !(r.is_finite() && r > 0.0)
+            {
+                bail!(
+                    "salon {}: inwink_rate_limit: must be a number of calls per second above 0",
+                    s.planexpo_event
+                );
             }
             for (field, d) in [
                 ("poll_interval", &s.poll_interval),
@@ -291,6 +304,22 @@ mod tests {
         assert!(
             format!("{:#}", SalonsConfig::load(&write(&bad)).unwrap_err())
                 .contains("salon a: poll_interval")
+        );
+        let capped = ONE.replace(
+            r#""inwink_client_id": "c","#,
+            r#""inwink_client_id": "c", "inwink_rate_limit": 12.5,"#,
+        );
+        assert_eq!(
+            SalonsConfig::load(&write(&capped)).unwrap().salons[0].inwink_rate_limit,
+            Some(12.5)
+        );
+        let zero = ONE.replace(
+            r#""inwink_client_id": "c","#,
+            r#""inwink_client_id": "c", "inwink_rate_limit": 0,"#,
+        );
+        assert!(
+            format!("{:#}", SalonsConfig::load(&write(&zero)).unwrap_err())
+                .contains("salon a: inwink_rate_limit")
         );
     }
 }

@@ -139,6 +139,28 @@ impl World {
         }
     }
 
+    /// The ingestor, the projector and two emitter processes, with `extra` settings.
+    fn start_with_two_emitters(&mut self, extra: &[(&str, &str)]) {
+        let mut env = self.env();
+        // Each emitter keeps 6 orders in flight (two connections each, plus one).
+        env.push(("PXSYNC_EMITTER_CONCURRENCY".into(), "6".into()));
+        env.push(("PXSYNC_DATABASE_POOL_SIZE".into(), "14".into()));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        for (name, exe) in [
+            ("ingestor", INGESTOR),
+            ("projector", PROJECTOR),
+            ("emitter-1", EMITTER),
+            ("emitter-2", EMITTER),
+        ] {
+            self.services
+                .push(Service::spawn(name, exe, &[], &env, &self.dir));
+        }
+    }
+
     /// A generated salon on the simulators with the demo mask and products, migrated, the mask
     /// imported and the salon enabled.
     async fn generated_salon(&self, mask_path: &std::path::Path, orders: u32, seed: u64) {
@@ -208,6 +230,24 @@ impl World {
             })
             .cloned()
             .collect()
+    }
+
+    /// Waits up to 150 s for inwink to hold exactly `exp`, and returns inwink's state.
+    async fn converged(&self, exp: &Expected) -> Value {
+        let started = std::time::Instant::now();
+        let converged = wait_for(Duration::from_secs(150), || async {
+            differences(&self.inwink_state().await, exp).is_empty()
+        })
+        .await;
+        let state = self.inwink_state().await;
+        assert!(
+            converged,
+            "not converged after {:?}: {:?}\n{}",
+            started.elapsed(),
+            differences(&state, exp),
+            self.logs()
+        );
+        state
     }
 
     fn logs(&self) -> String {
@@ -695,19 +735,7 @@ async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
     w.http.post(&format!("{}/_sim/faults", w.inwink.base_url()), &json!({
         "error_rate": 0.2, "after_effect_error_rate": 0.1, "rate_limit_per_s": 20, "token_ttl_s": 2
     })).await;
-    let mut env = w.env();
-    // Each emitter keeps 6 orders in flight (two connections each, plus one).
-    env.push(("PXSYNC_EMITTER_CONCURRENCY".into(), "6".into()));
-    env.push(("PXSYNC_DATABASE_POOL_SIZE".into(), "14".into()));
-    for (name, exe) in [
-        ("ingestor", INGESTOR),
-        ("projector", PROJECTOR),
-        ("emitter-1", EMITTER),
-        ("emitter-2", EMITTER),
-    ] {
-        w.services
-            .push(Service::spawn(name, exe, &[], &env, &w.dir));
-    }
+    w.start_with_two_emitters(&[]);
     let px = w
         .http
         .get(&format!("{}/_sim/state", w.planexpo.base_url()))
@@ -719,18 +747,7 @@ async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
         "with co-exhibitors"
     );
     let started = std::time::Instant::now();
-    let converged = wait_for(Duration::from_secs(150), || async {
-        differences(&w.inwink_state().await, &exp).is_empty()
-    })
-    .await;
-    let state = w.inwink_state().await;
-    assert!(
-        converged,
-        "not converged after {:?}: {:?}\n{}",
-        started.elapsed(),
-        differences(&state, &exp),
-        w.logs()
-    );
+    let state = w.converged(&exp).await;
     println!("converged in {:?} under faults", started.elapsed());
     assert_eq!(
         state["quantity_decrease_attempts"], 0,
@@ -2163,6 +2180,79 @@ async fn a_vanished_product_breaks_its_mapping_only() {
             .broken_mappings
             .is_empty()
     );
+    w.finish().await;
+}
+
+/// The most API calls (token requests excluded) the simulator logged in any one second.
+fn busiest_second(calls: &Value) -> (usize, usize) {
+    use time::format_description::well_known::Rfc3339;
+    let mut times: Vec<time::OffsetDateTime> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["path"] != "/oauth/token")
+        .map(|c| time::OffsetDateTime::parse(c["time"].as_str().unwrap(), &Rfc3339).unwrap())
+        .collect();
+    times.sort();
+    // The busiest window of one second starts at some call: count from each (the simulator
+    // stamps calls to the millisecond).
+    let mut busiest = 0;
+    let mut end = 0;
+    for (start, t) in times.iter().enumerate() {
+        while end < times.len() && times[end] - *t < time::Duration::seconds(1) {
+            end += 1;
+        }
+        busiest = busiest.max(end - start);
+    }
+    (busiest, times.len())
+}
+
+/// `PXSYNC_INWINK_RATE_LIMIT` is one budget for the inwink event, shared by every emitter: two
+/// processes with a cap of 10 calls per second together never send more than that in any
+/// second, and the salon still reaches the exact expected state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_cap_holds_across_two_emitter_processes() {
+    const CAP: usize = 10;
+    let mut w = World::new("ratecap").await;
+    let (mask_path, mapped) = demo_mask();
+    w.generated_salon(&mask_path, 30, 11).await;
+    // The preflight of `enable` read inwink before the emitters started: only theirs count.
+    w.http
+        .delete(&format!("{}/_sim/calls", w.inwink.base_url()))
+        .await;
+    w.start_with_two_emitters(&[("PXSYNC_INWINK_RATE_LIMIT", &CAP.to_string())]);
+    let px = w
+        .http
+        .get(&format!("{}/_sim/state", w.planexpo.base_url()))
+        .await;
+    let exp = expected(&px, &mapped);
+    assert!(exp.partners.len() >= 15, "enough orders to be held back");
+    let state = w.converged(&exp).await;
+    let calls = w
+        .http
+        .get(&format!("{}/_sim/calls", w.inwink.base_url()))
+        .await;
+    let (busiest, total) = busiest_second(&calls);
+    println!("{total} calls, at most {busiest} in one second (cap {CAP})");
+    assert!(total > 3 * CAP, "enough calls to be capped: {total}");
+    // The calls' slots are exactly 1/CAP apart on the shared timeline, so a second holds at most
+    // CAP slots. A call reaches the simulator a little after its slot (timer, scheduling, the
+    // HTTP request), by a delay D that varies from call to call: a window of one second can thus
+    // see the calls of 1 + D seconds of slots, CAP × (1 + D) + 1. Up to D = 200 ms on this
+    // shared machine that is CAP + 3. Two uncoordinated emitters, each at the cap, would reach
+    // twice the cap.
+    assert!(
+        busiest <= CAP + 3,
+        "{busiest} calls in one second, over the cap of {CAP}"
+    );
+    for name in ["emitter-1", "emitter-2"] {
+        let log = w.services.iter().find(|s| s.name == name).unwrap().output();
+        assert!(
+            log.contains("inwink calls capped"),
+            "{name} did not take the cap:\n{log}"
+        );
+    }
+    assert_eq!(state["quantity_decrease_attempts"], 0);
     w.finish().await;
 }
 

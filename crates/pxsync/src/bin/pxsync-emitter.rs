@@ -36,13 +36,18 @@ struct FileArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (db, emitter, ops, clients, _telemetry) = if pxsync::config::salons_file_configured() {
+    // Per inwink event: its client and its optional rate cap (calls per second).
+    let mut limits = std::collections::BTreeMap::new();
+    let (db, emitter, ops, mut clients, _telemetry) = if pxsync::config::salons_file_configured() {
         let args = FileArgs::parse();
         let telemetry = pxsync::telemetry::init("pxsync-emitter");
         let config = pxsync::salons::SalonsConfig::load(&args.salons.config)?;
         let mut clients = pxsync::emitter::Clients::new();
         for salon in &config.salons {
             clients.insert(salon.inwink_event_id.clone(), salon.inwink_client()?);
+            if let Some(r) = salon.inwink_rate_limit {
+                limits.insert(salon.inwink_event_id.clone(), r);
+            }
         }
         (args.db, args.emitter, args.ops, clients, telemetry)
     } else {
@@ -50,12 +55,16 @@ async fn main() -> anyhow::Result<()> {
         let telemetry = pxsync::telemetry::init("pxsync-emitter");
         let mut clients = pxsync::emitter::Clients::new();
         clients.insert(args.inwink.event.event_id.clone(), args.inwink.client()?);
+        if let Some(r) = args.inwink.rate_limit {
+            limits.insert(args.inwink.event.event_id.clone(), r);
+        }
         (args.db, args.emitter, args.ops, clients, telemetry)
     };
     let shutdown = pxsync::Shutdown::on_signals();
     let Some(store) = pxsync::cli::store(&db, &shutdown).await? else {
         return Ok(());
     };
+    pxsync::budget::share(&mut clients, &store, &limits);
     let settings = pxsync::emitter::EmitterSettings::from_args(&emitter);
     let inspector = pxsync::inspector::InspectorSettings::from_args(&emitter);
     let inspect = tokio::spawn(pxsync::inspector::run(
