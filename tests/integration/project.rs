@@ -326,3 +326,52 @@ async fn poison_and_newer_schema_events_are_held_not_lost() {
     assert!(p_flows, "once skipped, the order's events flow");
     ns.cleanup().await;
 }
+
+/// Migration versions are reserved per branch, so a schema can hold a newer version before an
+/// older one is merged: `migrate` then applies the older one, once.
+#[tokio::test]
+async fn a_migration_numbered_below_the_newest_applied_is_applied_late() {
+    let ns = TestNamespace::new("late").await;
+    let client = ns.store.client().await.unwrap();
+    // As if V8 had been merged after V11 was applied: neither its effect nor its history row.
+    client
+        .batch_execute(
+            "DELETE FROM refinery_schema_history WHERE version = 8;
+             ALTER TABLE ingest_orders ALTER COLUMN previous TYPE jsonb USING convert_from(previous, 'UTF8')::jsonb;",
+        )
+        .await
+        .unwrap();
+    let c = &client;
+    let previous_type = move || async move {
+        let row = c
+            .query_one(
+                "SELECT data_type FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'ingest_orders' AND column_name = 'previous'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, String>(0)
+    };
+    assert_eq!(previous_type().await, "jsonb");
+    ns.store.migrate().await.unwrap();
+    assert_eq!(previous_type().await, "bytea", "V8 was applied late");
+    ns.store.migrate().await.unwrap();
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        versions.iter().filter(|v| **v == 8).count(),
+        1,
+        "recorded once: {versions:?}"
+    );
+    assert!(versions.contains(&11), "{versions:?}");
+    ns.cleanup().await;
+}
