@@ -45,8 +45,8 @@ fn raw_order(i: usize, revision: u64) -> Value {
     // cancelled at its last: the state depends on which revision is the newest.
     let status = match revision {
         1 => "submitted",
-        2 if i % 3 == 0 => "submitted",
-        _ if i % 7 == 0 && revision >= 4 => "cancelled",
+        2 if i.is_multiple_of(3) => "submitted",
+        _ if i.is_multiple_of(7) && revision >= 4 => "cancelled",
         _ => "validated",
     };
     let lines: Vec<Value> = (0..1 + i % 3)

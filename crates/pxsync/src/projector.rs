@@ -278,10 +278,13 @@ async fn project(
     if settings.fault == Some(Fault::AfterCommit) {
         Fault::AfterCommit.strike();
     }
-    for m in to_ack {
-        if let Err(e) = m.ack().await {
-            tracing::warn!(error = %e, "ack failed; the event will be redelivered and recognised");
+    // Committed: the acknowledgements go out while the next batch's transaction starts.
+    tokio::spawn(async move {
+        for m in to_ack {
+            if let Err(e) = m.ack().await {
+                tracing::warn!(error = %e, "ack failed; the event will be redelivered and recognised");
+            }
         }
-    }
+    });
     Ok(())
 }
