@@ -48,6 +48,21 @@ pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
 
 type OrderKey = (String, String);
 
+/// The reads of a batch, in the order they must run: create and lock the chain heads first.
+const BATCH_READS: [&str; 5] = [
+    "INSERT INTO chain_heads (planexpo_event, order_id, hash)
+     SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
+     ON CONFLICT DO NOTHING",
+    "SELECT planexpo_event, order_id, hash FROM chain_heads
+     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+     ORDER BY planexpo_event, order_id FOR UPDATE",
+    "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
+    "SELECT planexpo_event, order_id, state FROM order_state
+     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    "SELECT DISTINCT ON (planexpo_event) planexpo_event, mask FROM mask_versions
+     WHERE planexpo_event = ANY($1) ORDER BY planexpo_event, version DESC",
+];
+
 impl Store {
     /// Projects one batch in one transaction. Safe to call again with the same events (they are
     /// recognised by id) and from several processes at once (orders are serialised by their
@@ -80,54 +95,38 @@ impl Store {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
-        // One round trip: the statements are pipelined, and Postgres runs them in this order,
-        // so the states and the known ids are read once the chain heads are locked.
+        // One round trip. The statements are prepared once per connection, so all five go out
+        // at the first poll, in this order, and Postgres runs pipelined statements in order:
+        // the states and the known ids are read once the chain heads are locked.
+        let mut reads = Vec::with_capacity(BATCH_READS.len());
+        for sql in BATCH_READS {
+            reads.push(tx.prepare_cached(sql).await.ctx("prepare the batch's reads")?);
+        }
         let (_, heads, existing, states, masks) = futures::try_join!(
             async {
-                tx.execute(
-                    "INSERT INTO chain_heads (planexpo_event, order_id, hash)
-                     SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
-                     ON CONFLICT DO NOTHING",
-                    &[&evs, &ords],
-                )
-                .await
-                .ctx("create the chain heads")
+                tx.execute(&reads[0], &[&evs, &ords])
+                    .await
+                    .ctx("create the chain heads")
             },
             async {
-                tx.query(
-                    "SELECT planexpo_event, order_id, hash FROM chain_heads
-                     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-                     ORDER BY planexpo_event, order_id FOR UPDATE",
-                    &[&evs, &ords],
-                )
-                .await
-                .ctx("lock the chain heads")
+                tx.query(&reads[1], &[&evs, &ords])
+                    .await
+                    .ctx("lock the chain heads")
             },
             async {
-                tx.query(
-                    "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
-                    &[&ids],
-                )
-                .await
-                .ctx("find known events")
+                tx.query(&reads[2], &[&ids])
+                    .await
+                    .ctx("find known events")
             },
             async {
-                tx.query(
-                    "SELECT planexpo_event, order_id, state FROM order_state
-                     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-                    &[&evs, &ords],
-                )
-                .await
-                .ctx("read the fold states")
+                tx.query(&reads[3], &[&evs, &ords])
+                    .await
+                    .ctx("read the fold states")
             },
             async {
-                tx.query(
-                    "SELECT DISTINCT ON (planexpo_event) planexpo_event, mask FROM mask_versions
-                     WHERE planexpo_event = ANY($1) ORDER BY planexpo_event, version DESC",
-                    &[&salon_ids],
-                )
-                .await
-                .ctx("read the masks")
+                tx.query(&reads[4], &[&salon_ids])
+                    .await
+                    .ctx("read the masks")
             },
         )?;
         let mut heads: BTreeMap<OrderKey, String> = heads
