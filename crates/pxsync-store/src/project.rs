@@ -100,7 +100,11 @@ impl Store {
         // the states and the known ids are read once the chain heads are locked.
         let mut reads = Vec::with_capacity(BATCH_READS.len());
         for sql in BATCH_READS {
-            reads.push(tx.prepare_cached(sql).await.ctx("prepare the batch's reads")?);
+            reads.push(
+                tx.prepare_cached(sql)
+                    .await
+                    .ctx("prepare the batch's reads")?,
+            );
         }
         let (_, heads, existing, states, masks) = futures::try_join!(
             async {
@@ -113,11 +117,7 @@ impl Store {
                     .await
                     .ctx("lock the chain heads")
             },
-            async {
-                tx.query(&reads[2], &[&ids])
-                    .await
-                    .ctx("find known events")
-            },
+            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
             async {
                 tx.query(&reads[3], &[&evs, &ords])
                     .await
