@@ -149,15 +149,21 @@ pub async fn run(
             }
         }
     }
-    // What was fetched ahead and not projected goes back at once, for another projector.
-    let _ = fetcher.await;
+    // What was fetched ahead and not projected goes back at once, for another projector. Closing
+    // the channel first wakes a fetcher waiting to hand a batch over.
     batches.close();
+    let _ = fetcher.await;
     while let Some(batch) = batches.recv().await {
-        for (m, _) in batch {
-            let _ = m.ack_with(AckKind::Nak(None)).await;
-        }
+        give_back(batch).await;
     }
     Ok(())
+}
+
+/// NAKs fetched messages that will not be projected here, so that they are redelivered at once.
+async fn give_back(batch: Vec<Fetched>) {
+    for (m, _) in batch {
+        let _ = m.ack_with(AckKind::Nak(None)).await;
+    }
 }
 
 /// Fetches and decodes batches ahead of the transaction, until shutdown or until the loop
@@ -194,7 +200,8 @@ async fn fetch_batches(
         if batch.is_empty() {
             continue;
         }
-        if handover.send(batch).await.is_err() {
+        if let Err(mpsc::error::SendError(batch)) = handover.send(batch).await {
+            give_back(batch).await;
             return;
         }
     }
