@@ -420,3 +420,132 @@ async fn a_remap_is_recorded_once_and_the_old_floor_leaves_the_plan() {
     );
     ns.cleanup().await;
 }
+
+/// Migration versions are reserved per branch, so a schema can hold a newer version before an
+/// older one is merged: `migrate` then applies the older one, once.
+#[tokio::test]
+async fn a_migration_numbered_below_the_newest_applied_is_applied_late() {
+    let ns = TestNamespace::new("late").await;
+    let client = ns.store.client().await.unwrap();
+    // As if V8 had been merged after V11 was applied: neither its effect nor its history row.
+    client
+        .batch_execute(
+            "DELETE FROM refinery_schema_history WHERE version = 8;
+             ALTER TABLE ingest_orders ALTER COLUMN previous TYPE jsonb USING convert_from(previous, 'UTF8')::jsonb;",
+        )
+        .await
+        .unwrap();
+    let c = &client;
+    let previous_type = move || async move {
+        let row = c
+            .query_one(
+                "SELECT data_type FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'ingest_orders' AND column_name = 'previous'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, String>(0)
+    };
+    assert_eq!(previous_type().await, "jsonb");
+    ns.store.migrate().await.unwrap();
+    assert_eq!(previous_type().await, "bytea", "V8 was applied late");
+    ns.store.migrate().await.unwrap();
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        versions.iter().filter(|v| **v == 8).count(),
+        1,
+        "recorded once: {versions:?}"
+    );
+    assert!(versions.contains(&11), "{versions:?}");
+    ns.cleanup().await;
+}
+
+/// A projector asked to stop while it is behind (a batch fetched ahead, waiting to be handed
+/// over) stops, and what it left is projected by the next one, each event once.
+#[tokio::test]
+async fn a_projector_stopped_while_behind_stops_and_loses_nothing() {
+    use pxsync_test_support::projection;
+    let ns = TestNamespace::new("stop").await;
+    ns.store
+        .register_salon(projection::SALON, projection::INWINK_EVENT)
+        .await
+        .unwrap();
+    ns.store
+        .import_mask(projection::SALON, &projection::mask(), "test")
+        .await
+        .unwrap();
+    let events = projection::history(3_000);
+    projection::publish_shuffled_with_duplicates(&ns.bus, &events, 10, 5)
+        .await
+        .unwrap();
+    // Small batches: the fetching task is soon ahead, waiting to hand a batch over.
+    let settings = pxsync::projector::ProjectorSettings {
+        batch: 5,
+        ..Default::default()
+    };
+    let start = |settings: pxsync::projector::ProjectorSettings| {
+        let (trigger, shutdown) = pxsync::Shutdown::new();
+        let task = tokio::spawn(pxsync::projector::run(
+            ns.store.clone(),
+            ns.bus.clone(),
+            Default::default(),
+            settings,
+            shutdown,
+        ));
+        (trigger, task)
+    };
+    let (trigger, task) = start(settings);
+    let store = ns.store.clone();
+    assert!(
+        pxsync_test_support::wait_for(std::time::Duration::from_secs(30), || async {
+            store.event_log_count(None).await.unwrap() >= 100
+        })
+        .await,
+        "the projector started"
+    );
+    trigger.trigger();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), task).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "the projector stops when asked, even behind: {stopped:?}"
+    );
+    let logged = ns.store.event_log_count(None).await.unwrap();
+    assert!(logged < events.len() as i64, "it stopped before the end");
+
+    let (trigger, task) = start(Default::default());
+    let done = pxsync_test_support::wait_for(std::time::Duration::from_secs(60), || async {
+        store.event_log_count(None).await.unwrap() == events.len() as i64
+            && matches!(ns.bus.projector_lag().await, Ok((0, 0)))
+    })
+    .await;
+    trigger.trigger();
+    task.await.unwrap().unwrap();
+    assert!(done, "the next projector projects the rest");
+    let state = projection::projected_state(&ns.store).await.unwrap();
+    let expected = projection::expected_orders(&events, &projection::mask());
+    assert_eq!(
+        state.event_ids.len(),
+        events.len(),
+        "each event logged once"
+    );
+    assert_eq!(state.orders.len(), expected.len());
+    for (got, want) in state.orders.iter().zip(&expected) {
+        assert_eq!(
+            (&got.state, &got.desired),
+            (&want.state, &want.desired),
+            "{}",
+            want.order_id
+        );
+    }
+    ns.cleanup().await;
+}

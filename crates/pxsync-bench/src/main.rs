@@ -12,7 +12,9 @@
 //! - `project`: `pxsync::projector::run` over N events (several revisions per order) until the
 //!   event log holds them all, in events per second, against a raw consume-and-ack of the same
 //!   messages in batches of 500 (target: ≥ 20,000 events/s); and `project-memory`, the peak
-//!   resident memory of the projector, run in a child process (this binary, re-executed).
+//!   resident memory of the projector, run in a child process (this binary, re-executed); and
+//!   `project-three`, three projector processes over 10,000 events shuffled and duplicated
+//!   against one process (the same state, and the fold of the events).
 //!
 //! - `replay`: `Store::replay` of N logged events into a shadow schema, in events per second,
 //!   against a raw sequential read of the same `event_log` rows (target: ≥ 50,000 events/s).
@@ -58,6 +60,9 @@ enum Which {
     /// Internal: the emitter process of `emit`.
     #[value(hide = true, name = "emit-child")]
     EmitChild,
+    /// Internal: a projector process of `project`'s three-process check.
+    #[value(hide = true, name = "project-worker")]
+    ProjectWorker,
 }
 
 /// Benchmarks of the pxsync ingestor and projector on the real Postgres and NATS JetStream.
@@ -102,6 +107,12 @@ async fn main() -> anyhow::Result<()> {
         };
         return emit::child(&namespace, &inwink, n).await;
     }
+    if cli.which == Which::ProjectWorker {
+        let namespace = cli
+            .namespace
+            .ok_or_else(|| anyhow::anyhow!("{} needs --namespace", project::WORKER))?;
+        return project::worker(&namespace).await;
+    }
     let default_n = n == DEFAULT_N;
     println!(
         "pxsync-bench: N = {n}{} (--orders: orders for ingest, events for project and replay)",
@@ -118,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         for r in project::run(n, default_n).await? {
             r.print();
         }
+        project::three(default_n).await?.print();
     }
     if matches!(cli.which, Which::All | Which::Replay) {
         for r in replay::run(n).await? {

@@ -336,3 +336,158 @@ pub(crate) async fn read_stdin_line() -> anyhow::Result<String> {
     .context("the stdin reader")?
     .context("read stdin")
 }
+
+/// The hidden subcommand of a projector process of the three-process check.
+pub const WORKER: &str = "project-worker";
+/// Events of the three-process check.
+const THREE_EVENTS: usize = 10_000;
+
+/// Three projector processes (this binary re-executed as [`WORKER`]) on one durable consumer,
+/// over [`THREE_EVENTS`] events shuffled and duplicated, against one process over the same
+/// events shuffled otherwise: the two states must be identical, and the fold of the events.
+pub async fn three(default_n: bool) -> anyhow::Result<Report> {
+    use pxsync_test_support::projection::{
+        self, expected_orders, projected_state, publish_shuffled_with_duplicates,
+    };
+    let events = projection::history(THREE_EVENTS);
+    let (three, one) = tokio::join!(
+        TestNamespace::new("bench_three"),
+        TestNamespace::new("bench_one")
+    );
+    let result = async {
+        let mut published = 0;
+        for (ns, seed) in [(&three, 31), (&one, 32)] {
+            ns.store
+                .register_salon(projection::SALON, projection::INWINK_EVENT)
+                .await?;
+            ns.store
+                .import_mask(projection::SALON, &projection::mask(), "pxsync-bench")
+                .await?;
+            published = publish_shuffled_with_duplicates(&ns.bus, &events, 10, seed).await?;
+        }
+        let (t3, t1) = tokio::join!(
+            project_with_workers(&three, 3, THREE_EVENTS),
+            project_with_workers(&one, 1, THREE_EVENTS)
+        );
+        let (t3, t1) = (t3?, t1?);
+        let by_three = projected_state(&three.store).await?;
+        let by_one = projected_state(&one.store).await?;
+        let expected = expected_orders(&events, &projection::mask());
+        let fold_matches = by_one.orders.len() == expected.len()
+            && by_one.orders.iter().zip(&expected).all(|(got, want)| {
+                (&got.order_id, got.revision, &got.state, &got.desired)
+                    == (&want.order_id, want.revision, &want.state, &want.desired)
+            });
+        let chains = three.store.verify_chains().await?.is_none()
+            && one.store.verify_chains().await?.is_none();
+        let same = by_three == by_one;
+        let once = by_three.event_ids.len() == THREE_EVENTS;
+        Ok::<_, anyhow::Error>(Report {
+            name: "project-three",
+            what: format!(
+                "three projector processes on one durable consumer over {THREE_EVENTS} events \
+                 ({published} messages: shuffled, every tenth duplicated without Nats-Msg-Id)"
+            ),
+            figure: format!(
+                "{}: {} logged once each, per-order state {} the single process's, {} the pure \
+                 fold's; chains {} ({:.2} s)",
+                if same && fold_matches && chains && once {
+                    "identical"
+                } else {
+                    "DIFFERENT"
+                },
+                by_three.event_ids.len(),
+                if same { "equal to" } else { "NOT equal to" },
+                if fold_matches {
+                    "equal to"
+                } else {
+                    "NOT equal to"
+                },
+                if chains { "intact" } else { "BROKEN" },
+                t3.as_secs_f64()
+            ),
+            baseline: format!(
+                "one projector process over the same events shuffled otherwise, run at the same time ({:.2} s)",
+                t1.as_secs_f64()
+            ),
+            ratio: t1.as_secs_f64() / t3.as_secs_f64().max(1e-9),
+            target: "exactly the state one process gives".into(),
+            pass: Some(same && fold_matches && chains && once),
+            notes: if default_n {
+                vec![]
+            } else {
+                vec![format!(
+                    "always {THREE_EVENTS} events, whatever --orders says"
+                )]
+            },
+        })
+    }
+    .await;
+    three.cleanup().await;
+    one.cleanup().await;
+    result
+}
+
+/// Runs `workers` projector processes on the namespace until its log holds `n` events and the
+/// consumer has nothing pending; returns how long that took.
+async fn project_with_workers(
+    ns: &TestNamespace,
+    workers: usize,
+    n: usize,
+) -> anyhow::Result<Duration> {
+    let exe = std::env::current_exe().context("find this executable")?;
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..workers {
+        children.push(
+            tokio::process::Command::new(&exe)
+                .args([WORKER, "--namespace", ns.ns.as_str()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .context("start a projector process")?,
+        );
+    }
+    let deadline = started + child_timeout(n);
+    loop {
+        if matches!(ns.bus.projector_lag().await, Ok((0, 0)))
+            && ns.store.event_log_count(None).await? >= n as i64
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{workers} projector processes logged {} of {n} events in {:?}",
+            ns.store.event_log_count(None).await?,
+            child_timeout(n)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    for mut child in children {
+        drop(child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    }
+    Ok(elapsed)
+}
+
+/// A projector process of the three-process check: runs the projector until stdin closes.
+pub async fn worker(namespace: &str) -> anyhow::Result<()> {
+    let ns = Namespace::new(namespace).context("the namespace")?;
+    let store = Store::connect(&database_url(), &ns, 4)?;
+    let bus = Bus::connect(&nats_url(), &ns).await?;
+    let (trigger, shutdown) = Shutdown::new();
+    let projector = tokio::spawn(pxsync::projector::run(
+        store,
+        bus,
+        StreamSettings::default(),
+        ProjectorSettings::default(),
+        shutdown,
+    ));
+    let _ = read_stdin_line().await;
+    trigger.trigger();
+    projector.await.context("the projector task")??;
+    Ok(())
+}

@@ -90,6 +90,66 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
+/// Applies, in version order, the embedded migrations numbered below the newest applied one that
+/// were never applied. Versions are reserved per branch (V9 and V10 beside V11), so a schema
+/// can hold V11 before V9 and V10 are merged; refinery alone refuses such a schema (a missing
+/// version). Each one runs in a transaction of its own with its history row, as refinery would
+/// have run it.
+async fn apply_late_migrations(
+    client: &mut tokio_postgres::Client,
+    runner: &refinery::Runner,
+) -> Result<()> {
+    let history = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await
+        .ctx("look for the migration history")?;
+    if !history.get::<_, bool>(0) {
+        return Ok(());
+    }
+    let applied: std::collections::BTreeSet<i32> = client
+        .query("SELECT version FROM refinery_schema_history", &[])
+        .await
+        .ctx("read the migration history")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let Some(&newest) = applied.last() else {
+        return Ok(());
+    };
+    let mut late: Vec<&refinery::Migration> = runner
+        .get_migrations()
+        .iter()
+        .filter(|m| m.version() < newest && !applied.contains(&m.version()))
+        .collect();
+    late.sort_by_key(|m| m.version());
+    for m in late {
+        let tx = client.transaction().await.ctx("begin a late migration")?;
+        tx.batch_execute(m.sql().unwrap_or_default())
+            .await
+            .map_err(|e| StoreError::Migration(format!("V{}__{}: {e}", m.version(), m.name())))?;
+        let applied_on = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &m.version(),
+                &m.name(),
+                &applied_on,
+                &m.checksum().to_string(),
+            ],
+        )
+        .await
+        .ctx("record a late migration")?;
+        tx.commit().await.ctx("commit a late migration")?;
+    }
+    Ok(())
+}
+
 /// The namespace's database: a capped pool whose connections all use the namespace's schema.
 #[derive(Clone)]
 pub struct Store {
@@ -155,7 +215,9 @@ impl Store {
                 .await
                 .ctx("create the schema")?;
             let c: &mut tokio_postgres::Client = &mut client;
-            embedded::migrations::runner()
+            let runner = embedded::migrations::runner();
+            apply_late_migrations(c, &runner).await?;
+            runner
                 .run_async(c)
                 .await
                 .map_err(|e| StoreError::Migration(e.to_string()))?;

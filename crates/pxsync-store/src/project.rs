@@ -2,7 +2,7 @@
 //! checkpoint, all in one commit per fetched batch.
 
 use crate::personal::{contact_of, email_digest, person_keys, seal_contact};
-use crate::{Ctx, EventCursor, EventFilter, Result, Store, from_json, to_json};
+use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::event::{EventEnvelope, encode};
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
@@ -11,6 +11,7 @@ use ring::rand::SystemRandom;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
+use tokio_postgres::types::{IsNull, Json, ToSql, Type, accepts, to_sql_checked};
 use uuid::Uuid;
 
 /// What one projected batch did.
@@ -47,6 +48,21 @@ pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
 
 type OrderKey = (String, String);
 
+/// The reads of a batch, in the order they must run: create and lock the chain heads first.
+const BATCH_READS: [&str; 5] = [
+    "INSERT INTO chain_heads (planexpo_event, order_id, hash)
+     SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
+     ON CONFLICT DO NOTHING",
+    "SELECT planexpo_event, order_id, hash FROM chain_heads
+     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+     ORDER BY planexpo_event, order_id FOR UPDATE",
+    "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
+    "SELECT planexpo_event, order_id, state FROM order_state
+     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    "SELECT DISTINCT ON (planexpo_event) planexpo_event, mask FROM mask_versions
+     WHERE planexpo_event = ANY($1) ORDER BY planexpo_event, version DESC",
+];
+
 impl Store {
     /// Projects one batch in one transaction. Safe to call again with the same events (they are
     /// recognised by id) and from several processes at once (orders are serialised by their
@@ -69,44 +85,55 @@ impl Store {
             g.sort_by_key(|e| (e.revision, e.kind()));
         }
         let (evs, ords): (Vec<String>, Vec<String>) = groups.keys().cloned().unzip();
+        let salon_ids: Vec<String> = evs
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
-        if !groups.is_empty() {
-            tx.execute(
-                "INSERT INTO chain_heads (planexpo_event, order_id, hash)
-                 SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
-                 ON CONFLICT DO NOTHING",
-                &[&evs, &ords],
-            )
-            .await
-            .ctx("create the chain heads")?;
+        // One round trip. The statements are prepared once per connection, so all five go out
+        // at the first poll, in this order, and Postgres runs pipelined statements in order:
+        // the states and the known ids are read once the chain heads are locked.
+        let mut reads = Vec::with_capacity(BATCH_READS.len());
+        for sql in BATCH_READS {
+            reads.push(
+                tx.prepare_cached(sql)
+                    .await
+                    .ctx("prepare the batch's reads")?,
+            );
         }
-        let heads = tx
-            .query(
-                "SELECT planexpo_event, order_id, hash FROM chain_heads
-                 WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-                 ORDER BY planexpo_event, order_id FOR UPDATE",
-                &[&evs, &ords],
-            )
-            .await
-            .ctx("lock the chain heads")?;
+        let (_, heads, existing, states, masks) = futures::try_join!(
+            async {
+                tx.execute(&reads[0], &[&evs, &ords])
+                    .await
+                    .ctx("create the chain heads")
+            },
+            async {
+                tx.query(&reads[1], &[&evs, &ords])
+                    .await
+                    .ctx("lock the chain heads")
+            },
+            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
+            async {
+                tx.query(&reads[3], &[&evs, &ords])
+                    .await
+                    .ctx("read the fold states")
+            },
+            async {
+                tx.query(&reads[4], &[&salon_ids])
+                    .await
+                    .ctx("read the masks")
+            },
+        )?;
         let mut heads: BTreeMap<OrderKey, String> = heads
             .iter()
             .map(|r| ((r.get(0), r.get(1)), r.get(2)))
             .collect();
-
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let existing: BTreeSet<Uuid> = tx
-            .query(
-                "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
-                &[&ids],
-            )
-            .await
-            .ctx("find known events")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let existing: BTreeSet<Uuid> = existing.iter().map(|r| r.get(0)).collect();
 
         // The new events, in chain order.
         let mut new_events: Vec<(&OrderKey, &EventEnvelope)> = Vec::new();
@@ -123,7 +150,8 @@ impl Store {
                 outcome.inserted += 1;
             }
         }
-        // Their contacts' keys: one statement for the whole batch.
+        // Their contacts' keys: one statement for the whole batch (only for new events, so
+        // that a redelivered event of an erased person never recreates a key).
         let digests: BTreeSet<String> = new_events
             .iter()
             .filter_map(|(_, e)| contact_email(e))
@@ -151,113 +179,96 @@ impl Store {
             let canonical = serde_json::to_vec(&stored).unwrap_or_default();
             let prev = heads.get(key).filter(|h| !h.is_empty()).cloned();
             let hash = chain_hash(prev.as_deref(), &canonical);
-            rows.push(e, stored, person, prev, hash.clone());
+            rows.push(e, JsonBytes(canonical), person, prev, hash.clone());
             heads.insert(key.clone(), hash);
         }
-        if !rows.ids.is_empty() {
-            rows.insert(&tx).await?;
-            let (hk_e, hk_o, hk_h): (Vec<String>, Vec<String>, Vec<String>) = fresh
-                .keys()
-                .map(|k| {
-                    (
-                        k.0.clone(),
-                        k.1.clone(),
-                        heads.get(k).cloned().unwrap_or_default(),
-                    )
-                })
-                .fold((vec![], vec![], vec![]), |mut acc, (e, o, h)| {
-                    acc.0.push(e);
-                    acc.1.push(o);
-                    acc.2.push(h);
-                    acc
-                });
-            tx.execute(
-                "UPDATE chain_heads c SET hash = t.h FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, o, h)
-                 WHERE c.planexpo_event = t.e AND c.order_id = t.o",
-                &[&hk_e, &hk_o, &hk_h],
-            )
-            .await
-            .ctx("advance the chain heads")?;
-        }
+        let (hk_e, hk_o, hk_h) = {
+            let mut cols = (Vec::new(), Vec::new(), Vec::new());
+            for k in fresh.keys() {
+                cols.0.push(k.0.clone());
+                cols.1.push(k.1.clone());
+                cols.2.push(heads.get(k).cloned().unwrap_or_default());
+            }
+            cols
+        };
 
         // Fold the new events into the orders' states.
-        if !fresh.is_empty() {
-            let (fe, fo): (Vec<String>, Vec<String>) = fresh.keys().cloned().unzip();
-            let states = tx
-                .query(
-                    "SELECT planexpo_event, order_id, state FROM order_state
-                     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-                    &[&fe, &fo],
+        let mut states: BTreeMap<OrderKey, OrderState> = states
+            .iter()
+            .map(|r| {
+                Ok((
+                    (r.get(0), r.get(1)),
+                    json_column(r, 2, "order_state.state")?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let masks: BTreeMap<String, Mask> = masks
+            .iter()
+            .map(|r| Ok((r.get(0), json_column(r, 1, "mask_versions.mask")?)))
+            .collect::<Result<_>>()?;
+        let no_mask = Mask::default();
+        let mut salons: BTreeMap<String, String> = BTreeMap::new();
+        let mut changed = StateRows::default();
+        for (key, group) in &fresh {
+            let state = states.entry(key.clone()).or_default();
+            let mut any = false;
+            for e in group {
+                salons
+                    .entry(e.planexpo_event.clone())
+                    .or_insert_with(|| e.inwink_event_id.clone());
+                any |= fold(state, e) == FoldOutcome::Changed;
+            }
+            if !any {
+                continue;
+            }
+            let desired = desired_order(state, masks.get(&key.0).unwrap_or(&no_mask));
+            let traceparent = group.iter().rev().find_map(|e| e.traceparent.clone());
+            changed.push_order(key, state, desired.as_ref(), traceparent);
+        }
+        outcome.changed_orders = changed.len();
+        let (se, si): (Vec<String>, Vec<String>) = salons.into_iter().unzip();
+
+        // The writes, pipelined in one round trip, then the commit.
+        let last_seq = last_stream_seq as i64;
+        futures::try_join!(
+            async {
+                if rows.ids.is_empty() {
+                    return Ok(());
+                }
+                rows.insert(&tx).await?;
+                tx.execute(
+                    "UPDATE chain_heads c SET hash = t.h FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, o, h)
+                     WHERE c.planexpo_event = t.e AND c.order_id = t.o",
+                    &[&hk_e, &hk_o, &hk_h],
                 )
                 .await
-                .ctx("read the fold states")?;
-            let mut states: BTreeMap<OrderKey, OrderState> = states
-                .into_iter()
-                .map(|r| {
-                    Ok((
-                        (r.get(0), r.get(1)),
-                        from_json("order_state.state", r.get(2))?,
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            let mut masks: BTreeMap<String, Mask> = BTreeMap::new();
-            let mut salons: BTreeMap<String, String> = BTreeMap::new();
-            let mut changed = StateRows::default();
-            for (key, group) in &fresh {
-                let state = states.entry(key.clone()).or_default();
-                let mut any = false;
-                for e in group {
-                    salons
-                        .entry(e.planexpo_event.clone())
-                        .or_insert_with(|| e.inwink_event_id.clone());
-                    any |= fold(state, e) == FoldOutcome::Changed;
+                .ctx("advance the chain heads")
+                .map(|_| ())
+            },
+            async {
+                if se.is_empty() {
+                    return Ok(());
                 }
-                if !any {
-                    continue;
-                }
-                if !masks.contains_key(&key.0) {
-                    let mask = tx
-                        .query_opt(
-                            "SELECT mask FROM mask_versions WHERE planexpo_event = $1 ORDER BY version DESC LIMIT 1",
-                            &[&key.0],
-                        )
-                        .await
-                        .ctx("read the mask")?
-                        .map(|r| from_json::<Mask>("mask_versions.mask", r.get(0)))
-                        .transpose()?
-                        .unwrap_or_default();
-                    masks.insert(key.0.clone(), mask);
-                }
-                let desired = desired_order(state, &masks[&key.0]);
-                let traceparent = group.iter().rev().find_map(|e| e.traceparent.clone());
-                changed.push(
-                    key,
-                    state,
-                    desired.as_ref().map(to_json),
-                    desired.as_ref(),
-                    traceparent,
-                );
-            }
-            outcome.changed_orders = changed.ev.len();
-            if !salons.is_empty() {
-                let (se, si): (Vec<String>, Vec<String>) = salons.into_iter().unzip();
                 tx.execute(
                     "INSERT INTO salons (planexpo_event, inwink_event_id)
                      SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
                     &[&se, &si],
                 )
                 .await
-                .ctx("register the salons")?;
-            }
-            changed.write(&tx).await?;
-        }
-        tx.execute(
-            "INSERT INTO projector_checkpoints (stream, stream_seq) VALUES ($1, $2)
-             ON CONFLICT (stream) DO UPDATE SET stream_seq = greatest(projector_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
-            &[&stream, &(last_stream_seq as i64)],
-        )
-        .await
-        .ctx("advance the checkpoint")?;
+                .ctx("register the salons")
+                .map(|_| ())
+            },
+            changed.write(&tx),
+            async {
+                tx.execute(
+                    "INSERT INTO projector_checkpoints (stream, stream_seq) VALUES ($1, $2)
+                     ON CONFLICT (stream) DO UPDATE SET stream_seq = greatest(projector_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
+                    &[&stream, &last_seq],
+                )
+                .await
+                .ctx("advance the checkpoint")
+            },
+        )?;
         tx.commit().await.ctx("commit the batch")?;
         Ok(outcome)
     }
@@ -328,7 +339,7 @@ struct EventRows {
     updated: Vec<OffsetDateTime>,
     recorded: Vec<OffsetDateTime>,
     traces: Vec<Option<String>>,
-    payloads: Vec<serde_json::Value>,
+    payloads: Vec<JsonBytes>,
     persons: Vec<Option<Uuid>>,
     prevs: Vec<Option<String>>,
     hashes: Vec<String>,
@@ -338,7 +349,7 @@ impl EventRows {
     fn push(
         &mut self,
         e: &EventEnvelope,
-        stored: serde_json::Value,
+        stored: JsonBytes,
         person: Option<Uuid>,
         prev: Option<String>,
         hash: String,
@@ -393,8 +404,8 @@ pub(crate) struct StateRows {
     ev: Vec<String>,
     order: Vec<String>,
     revision: Vec<i64>,
-    state: Vec<serde_json::Value>,
-    desired: Vec<Option<serde_json::Value>>,
+    state: Vec<JsonBytes>,
+    desired: Vec<Option<JsonBytes>>,
     parent: Vec<Option<String>>,
     email: Vec<Option<String>>,
     updated: Vec<Option<OffsetDateTime>>,
@@ -406,6 +417,7 @@ impl StateRows {
         self.ev.len()
     }
 
+    /// Adds an order's row, its desired state given as JSON (a replay's).
     pub(crate) fn push(
         &mut self,
         key: &OrderKey,
@@ -414,10 +426,33 @@ impl StateRows {
         desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
     ) {
+        let desired_json = desired_json.map(|d| JsonBytes::of(&d));
+        self.push_row(key, state, desired_json, desired, traceparent);
+    }
+
+    /// Adds an order's row, serialising its desired state directly.
+    pub(crate) fn push_order(
+        &mut self,
+        key: &OrderKey,
+        state: &OrderState,
+        desired: Option<&pxsync_core::desired::DesiredOrder>,
+        traceparent: Option<String>,
+    ) {
+        self.push_row(key, state, desired.map(JsonBytes::of), desired, traceparent);
+    }
+
+    fn push_row(
+        &mut self,
+        key: &OrderKey,
+        state: &OrderState,
+        desired_json: Option<JsonBytes>,
+        desired: Option<&pxsync_core::desired::DesiredOrder>,
+        traceparent: Option<String>,
+    ) {
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
         self.revision.push(state.revision() as i64);
-        self.state.push(to_json(state));
+        self.state.push(JsonBytes::of(state));
         self.desired.push(desired_json);
         self.parent
             .push(desired.and_then(|d| d.parent_order_id.clone()));
@@ -431,10 +466,11 @@ impl StateRows {
         if self.ev.is_empty() {
             return Ok(());
         }
-        self.upsert(tx, "order_state").await?;
-        tx.execute(crate::salons::MARK_ORDERS_SQL, &[&self.ev, &self.order])
-            .await
-            .ctx("mark the orders for the emitter")?;
+        futures::try_join!(self.upsert(tx, "order_state"), async {
+            tx.execute(crate::salons::MARK_ORDERS_SQL, &[&self.ev, &self.order])
+                .await
+                .ctx("mark the orders for the emitter")
+        })?;
         Ok(())
     }
 
@@ -458,4 +494,47 @@ impl StateRows {
         .ctx("write the order states")?;
         Ok(())
     }
+}
+
+/// A json/jsonb column deserialised straight from its bytes (no `serde_json::Value` between).
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    idx: usize,
+    what: &'static str,
+) -> Result<T> {
+    row.try_get::<_, Json<T>>(idx)
+        .map(|j| j.0)
+        .map_err(|e| StoreError::Corrupt {
+            what,
+            detail: e.to_string(),
+        })
+}
+
+/// JSON already serialised, sent as `json`/`jsonb` without going through `serde_json::Value`
+/// again (the event payload is serialised once, for its hash and for the insert).
+#[derive(Debug)]
+pub(crate) struct JsonBytes(Vec<u8>);
+
+impl JsonBytes {
+    fn of<T: serde::Serialize + ?Sized>(v: &T) -> JsonBytes {
+        JsonBytes(serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec()))
+    }
+}
+
+impl ToSql for JsonBytes {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            // The jsonb binary format: a version byte, then the JSON text.
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    accepts!(JSON, JSONB);
+    to_sql_checked!();
 }

@@ -11,6 +11,8 @@
 //! What it must never do: restart or reconfigure the shared servers, or touch another
 //! namespace.
 
+pub mod projection;
+
 use pxsync_bus::Bus;
 use pxsync_core::namespace::Namespace;
 use pxsync_store::Store;
@@ -228,6 +230,20 @@ impl Service {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit status, if it did.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn kill(&mut self) {

@@ -248,6 +248,29 @@ pub struct EmitterArgs {
     pub drift_sweep_interval: Option<Duration>,
 }
 
+/// The projector's settings.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    /// Messages per fetched batch, and so per Postgres transaction.
+    #[arg(id = "projector_batch", long = "projector-batch", env = "PXSYNC_PROJECTOR_BATCH", default_value_t = crate::projector::DEFAULT_BATCH, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=5000), usize::from))]
+    pub batch: usize,
+    /// Test only: a fault hook that makes the process exit at one point of its first batch
+    /// (`projector:after-fetch`, `projector:after-commit`). Inert unless set; never set it in a
+    /// deployment.
+    #[arg(id = "fault", long = "fault", env = "PXSYNC_FAULT", hide = true)]
+    pub fault: Option<crate::projector::Fault>,
+}
+
+impl ProjectorArgs {
+    pub fn settings(&self) -> crate::projector::ProjectorSettings {
+        crate::projector::ProjectorSettings {
+            batch: self.batch,
+            fault: self.fault,
+            ..Default::default()
+        }
+    }
+}
+
 /// Several salons from a file (`PXSYNC_CONFIG`) instead of the single-salon PXSYNC_PLANEXPO_* /
 /// PXSYNC_INWINK_* variables.
 #[derive(Debug, Clone, Args)]

@@ -2793,3 +2793,237 @@ async fn a_remap_is_reported_as_a_remap_not_as_refused_decreases() {
     w.cli(&["audit", "verify"]);
     w.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The projector as processes: killed at each point of its batch cycle, and three of them on one
+// durable consumer.
+
+use pxsync_test_support::projection::{
+    self, ProjectedState, expected_orders, projected_state, publish_shuffled_with_duplicates,
+};
+
+/// The namespace's durable consumer, created before any projector with the projector's settings
+/// but a 2 s acknowledgement wait (the projector uses the existing durable as it is), so that
+/// what a killed projector left unacknowledged is redelivered within the test.
+async fn projector_consumer_with_short_ack_wait(ns: &TestNamespace) {
+    use async_nats::jetstream::consumer;
+    let stream = ns.bus.ensure_stream(&Default::default()).await.unwrap();
+    stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("projector".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(2),
+            max_ack_pending: 20_000,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// A namespace with the projection salon, its mask, and `events` published shuffled with
+/// duplicates.
+async fn projection_namespace(
+    tag: &str,
+    events: &[pxsync_core::event::EventEnvelope],
+    seed: u64,
+) -> TestNamespace {
+    let ns = TestNamespace::new(tag).await;
+    ns.store
+        .register_salon(projection::SALON, projection::INWINK_EVENT)
+        .await
+        .unwrap();
+    ns.store
+        .import_mask(projection::SALON, &projection::mask(), "test")
+        .await
+        .unwrap();
+    projector_consumer_with_short_ack_wait(&ns).await;
+    publish_shuffled_with_duplicates(&ns.bus, events, 10, seed)
+        .await
+        .unwrap();
+    ns
+}
+
+/// Waits until the namespace's log holds `n` events and the consumer has nothing pending.
+async fn wait_until_projected(ns: &TestNamespace, n: usize, timeout: Duration) -> bool {
+    wait_for(timeout, || async {
+        ns.store.event_log_count(None).await.unwrap_or(-1) == n as i64
+            && matches!(ns.bus.projector_lag().await, Ok((0, 0)))
+    })
+    .await
+}
+
+/// The whole state is the fold of the events, each logged once, every chain intact.
+async fn assert_projected_exactly(
+    ns: &TestNamespace,
+    events: &[pxsync_core::event::EventEnvelope],
+) -> ProjectedState {
+    let state = projected_state(&ns.store).await.unwrap();
+    let mut ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        state.event_ids.len(),
+        ids.len(),
+        "each event is in event_log exactly once"
+    );
+    assert!(
+        state.event_ids == ids,
+        "event_log holds exactly the published events"
+    );
+    let expected = expected_orders(events, &projection::mask());
+    assert_eq!(state.orders.len(), expected.len(), "one state per order");
+    for (got, want) in state.orders.iter().zip(&expected) {
+        assert_eq!(
+            (&got.order_id, got.revision, &got.state, &got.desired),
+            (&want.order_id, want.revision, &want.state, &want.desired),
+            "the state of {} is the fold of its events",
+            want.order_id
+        );
+        assert_eq!(
+            got.queue.as_deref(),
+            Some("pending"),
+            "{} is marked for the emitter",
+            got.order_id
+        );
+    }
+    assert_eq!(
+        ns.store.verify_chains().await.unwrap(),
+        None,
+        "every hash chain verifies"
+    );
+    state
+}
+
+/// Runs a projector process with a fault hook until it dies; returns its output.
+async fn projector_until_its_fault(
+    ns: &TestNamespace,
+    dir: &std::path::Path,
+    fault: &str,
+) -> String {
+    let mut env = ns.env();
+    env.push(("PXSYNC_FAULT".into(), fault.into()));
+    env.push(("PXSYNC_PROJECTOR_BATCH".into(), "200".into()));
+    let name = format!("projector-{}", fault.replace(':', "-"));
+    let mut p = Service::spawn(&name, PROJECTOR, &[], &env, dir);
+    let status = p.wait(Duration::from_secs(60));
+    let out = p.output();
+    let status = status.unwrap_or_else(|| panic!("{name} did not die at its fault:\n{out}"));
+    assert_eq!(
+        status.code(),
+        Some(pxsync::projector::FAULT_EXIT_CODE),
+        "{name} died at its fault:\n{out}"
+    );
+    assert!(out.contains(&format!("fault injected: {fault}")), "{out}");
+    out
+}
+
+/// The fault hooks kill the projector process between commit and ack, then between fetch and
+/// commit; after a restart every event is in the log exactly once and the state is the fold of
+/// the events.
+#[tokio::test]
+async fn a_projector_killed_between_commit_and_ack_or_fetch_and_commit_loses_and_doubles_nothing() {
+    let events = projection::history(1_200);
+    let ns = projection_namespace("killed", &events, 11).await;
+    let dir = scratch_dir("killed");
+
+    projector_until_its_fault(&ns, &dir, "projector:after-commit").await;
+    let committed = ns.store.event_log_count(None).await.unwrap();
+    assert!(
+        committed > 0 && committed < events.len() as i64,
+        "killed after its first commit: one batch committed ({committed})"
+    );
+    let mut consumer = ns
+        .bus
+        .projector_consumer(&Default::default())
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap().clone();
+    assert_eq!(
+        info.ack_floor.stream_sequence, 0,
+        "killed before its acknowledgements: nothing acknowledged"
+    );
+    assert!(info.delivered.stream_sequence >= committed as u64);
+
+    projector_until_its_fault(&ns, &dir, "projector:after-fetch").await;
+    assert_eq!(
+        ns.store.event_log_count(None).await.unwrap(),
+        committed,
+        "killed after its fetch, before its commit: nothing more committed"
+    );
+
+    let mut env = ns.env();
+    env.push(("PXSYNC_PROJECTOR_BATCH".into(), "200".into()));
+    let _projector = Service::spawn("projector", PROJECTOR, &[], &env, &dir);
+    assert!(
+        wait_until_projected(&ns, events.len(), Duration::from_secs(90)).await,
+        "the restarted projector did not project everything: {} of {} events logged, lag {:?}",
+        ns.store.event_log_count(None).await.unwrap(),
+        events.len(),
+        ns.bus.projector_lag().await
+    );
+    assert_projected_exactly(&ns, &events).await;
+    ns.cleanup().await;
+}
+
+/// Three projector processes on one durable consumer, over events shuffled and duplicated, give
+/// exactly the state one projector gives (over the same events shuffled otherwise), which is
+/// the fold of the events. `make bench` runs the same check over 10,000 events.
+#[tokio::test]
+async fn three_projector_processes_give_exactly_the_state_one_gives() {
+    let events = projection::history(2_000);
+    let (three, one) = tokio::join!(
+        projection_namespace("three", &events, 21),
+        projection_namespace("one", &events, 22)
+    );
+    let dir = scratch_dir("three");
+    let env = |ns: &TestNamespace| {
+        let mut env = ns.env();
+        env.push(("PXSYNC_PROJECTOR_BATCH".into(), "100".into()));
+        env.push(("RUST_LOG".into(), "info,pxsync::projector=debug".into()));
+        env
+    };
+    let projectors: Vec<Service> = (1..=3)
+        .map(|k| {
+            Service::spawn(
+                &format!("projector-{k}"),
+                PROJECTOR,
+                &[],
+                &env(&three),
+                &dir,
+            )
+        })
+        .chain([Service::spawn(
+            "projector-alone",
+            PROJECTOR,
+            &[],
+            &env(&one),
+            &dir,
+        )])
+        .collect();
+    let (a, b) = tokio::join!(
+        wait_until_projected(&three, events.len(), Duration::from_secs(120)),
+        wait_until_projected(&one, events.len(), Duration::from_secs(120))
+    );
+    assert!(
+        a && b,
+        "not everything was projected (three: {a}, one: {b})"
+    );
+    let by_three = assert_projected_exactly(&three, &events).await;
+    let by_one = assert_projected_exactly(&one, &events).await;
+    assert!(
+        by_three == by_one,
+        "three projectors give exactly the state one gives"
+    );
+    for p in &projectors[..3] {
+        assert!(
+            p.output().contains("batch committed"),
+            "{} took part: {}",
+            p.name,
+            p.output()
+        );
+    }
+    drop(projectors);
+    three.cleanup().await;
+    one.cleanup().await;
+}

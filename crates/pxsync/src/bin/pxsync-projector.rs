@@ -1,6 +1,6 @@
 //! The projector service: JetStream → event log and desired state in Postgres.
 use clap::Parser;
-use pxsync::config::{DatabaseArgs, NatsArgs, OpsArgs};
+use pxsync::config::{DatabaseArgs, NatsArgs, OpsArgs, ProjectorArgs};
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +15,8 @@ struct Args {
     nats: NatsArgs,
     #[command(flatten)]
     ops: OpsArgs,
+    #[command(flatten)]
+    projector: ProjectorArgs,
 }
 
 #[tokio::main]
@@ -28,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let Some(bus) = pxsync::cli::bus(&args.nats, &args.db, &shutdown).await? else {
         return Ok(());
     };
-    let settings = pxsync::projector::ProjectorSettings::default();
+    let settings = args.projector.settings();
     let work = pxsync::projector::run(
         store.clone(),
         bus.clone(),
