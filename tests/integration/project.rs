@@ -159,6 +159,50 @@ async fn a_mask_reimport_recomputes_desired_quantities() {
     ns.cleanup().await;
 }
 
+/// A batch projected while a mask import is in progress waits for it, and computes the desired
+/// state with the new mask (not the one being replaced).
+#[tokio::test]
+async fn a_batch_waits_for_a_mask_import_in_progress() {
+    let ns = TestNamespace::new("masklock").await;
+    import_mask(&ns).await;
+    // An import in progress: the salon's mask lock held, version 2 written, not committed.
+    let mut client = ns.store.client().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&ns.store.mask_lock_key(EVENT)],
+    )
+    .await
+    .unwrap();
+    let (mask, issues) = check_mask(&[MaskRow {
+        row: 2,
+        planexpo_product_name: "Bannière".into(),
+        planexpo_product_id: Some("prd_banner_2x1".into()),
+        inwink_product_name: "Banner XL".into(),
+        inwink_product_id: Some("iw-banner-xl".into()),
+    }]);
+    assert!(issues.is_empty());
+    tx.execute(
+        "INSERT INTO mask_versions (planexpo_event, version, source, mask) VALUES ($1, 2, 'test', $2)",
+        &[&EVENT, &serde_json::to_value(&mask).unwrap()],
+    )
+    .await
+    .unwrap();
+    let store = ns.store.clone();
+    let batch =
+        tokio::spawn(async move { store.project_batch(&history(&["ord_A"], 2), "s", 2).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!batch.is_finished(), "the batch waits for the import");
+    tx.commit().await.unwrap();
+    assert_eq!(batch.await.unwrap().unwrap().inserted, 2);
+    let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
+    let products = &desired.unwrap()["products"];
+    assert_eq!(products["iw-banner-xl"], 6, "the new mask's product");
+    assert!(products.get("iw-banner").is_none(), "{products}");
+    drop(client);
+    ns.cleanup().await;
+}
+
 #[tokio::test]
 async fn two_namespaces_side_by_side_do_not_see_each_other() {
     let (a, b) = tokio::join!(TestNamespace::new("side"), TestNamespace::new("side"));

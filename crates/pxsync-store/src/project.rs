@@ -48,8 +48,11 @@ pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
 
 type OrderKey = (String, String);
 
-/// The reads of a batch, in the order they must run: create and lock the chain heads first.
-const BATCH_READS: [&str; 5] = [
+/// The reads of a batch, in the order they must run: the salons' mask locks (shared; a mask
+/// import holds one exclusively, so a batch never computes a desired state with a mask being
+/// replaced), then create and lock the chain heads, then read.
+const BATCH_READS: [&str; 6] = [
+    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
     "INSERT INTO chain_heads (planexpo_event, order_id, hash)
      SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
      ON CONFLICT DO NOTHING",
@@ -92,10 +95,14 @@ impl Store {
             .cloned()
             .collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mask_locks: Vec<i64> = salon_ids
+            .iter()
+            .map(|salon| self.mask_lock_key(salon))
+            .collect();
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
-        // One round trip. The statements are prepared once per connection, so all five go out
+        // One round trip. The statements are prepared once per connection, so all six go out
         // at the first poll, in this order, and Postgres runs pipelined statements in order:
         // the states and the known ids are read once the chain heads are locked.
         let mut reads = Vec::with_capacity(BATCH_READS.len());
@@ -106,25 +113,30 @@ impl Store {
                     .ctx("prepare the batch's reads")?,
             );
         }
-        let (_, heads, existing, states, masks) = futures::try_join!(
+        let (_, _, heads, existing, states, masks) = futures::try_join!(
             async {
-                tx.execute(&reads[0], &[&evs, &ords])
+                tx.query(&reads[0], &[&mask_locks])
+                    .await
+                    .ctx("share the mask locks")
+            },
+            async {
+                tx.execute(&reads[1], &[&evs, &ords])
                     .await
                     .ctx("create the chain heads")
             },
             async {
-                tx.query(&reads[1], &[&evs, &ords])
+                tx.query(&reads[2], &[&evs, &ords])
                     .await
                     .ctx("lock the chain heads")
             },
-            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
+            async { tx.query(&reads[3], &[&ids]).await.ctx("find known events") },
             async {
-                tx.query(&reads[3], &[&evs, &ords])
+                tx.query(&reads[4], &[&evs, &ords])
                     .await
                     .ctx("read the fold states")
             },
             async {
-                tx.query(&reads[4], &[&salon_ids])
+                tx.query(&reads[5], &[&salon_ids])
                     .await
                     .ctx("read the masks")
             },
@@ -537,4 +549,18 @@ impl ToSql for JsonBytes {
 
     accepts!(JSON, JSONB);
     to_sql_checked!();
+}
+
+/// The purpose of a salon's mask lock: held exclusively by a mask import, shared by every
+/// projected batch of the salon.
+pub(crate) fn mask_lock_purpose(planexpo_event: &str) -> String {
+    format!("mask:{planexpo_event}")
+}
+
+impl Store {
+    /// The advisory lock key of a salon's mask (see [`Store::import_mask_with`]).
+    pub fn mask_lock_key(&self, planexpo_event: &str) -> i64 {
+        self.namespace()
+            .lock_key(&mask_lock_purpose(planexpo_event))
+    }
 }

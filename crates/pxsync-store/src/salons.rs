@@ -163,8 +163,9 @@ impl Store {
     ) -> Result<MaskImport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
-        // Serialise imports of one salon.
-        let key = self.namespace().lock_key(&format!("mask:{planexpo_event}"));
+        // Serialise imports of one salon, and wait for the batches projecting it (they share
+        // this lock): none computes a desired state with the mask being replaced.
+        let key = self.mask_lock_key(planexpo_event);
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
             .await
             .ctx("lock the mask")?;
