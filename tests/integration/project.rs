@@ -44,16 +44,22 @@ fn history(orders: &[&str], revisions: u64) -> Vec<EventEnvelope> {
     all
 }
 
-async fn import_mask(ns: &TestNamespace) {
-    ns.store.register_salon(EVENT, "iw-1").await.unwrap();
+/// A mask of one row: the banner, mapped to the inwink product `inwink_id`.
+fn banner_mask(inwink_name: &str, inwink_id: &str) -> pxsync_core::mask::Mask {
     let (mask, issues) = check_mask(&[MaskRow {
         row: 2,
         planexpo_product_name: "Bannière".into(),
         planexpo_product_id: Some("prd_banner_2x1".into()),
-        inwink_product_name: "Banner".into(),
-        inwink_product_id: Some("iw-banner".into()),
+        inwink_product_name: inwink_name.into(),
+        inwink_product_id: Some(inwink_id.into()),
     }]);
     assert!(issues.is_empty());
+    mask
+}
+
+async fn import_mask(ns: &TestNamespace) {
+    ns.store.register_salon(EVENT, "iw-1").await.unwrap();
+    let mask = banner_mask("Banner", "iw-banner");
     ns.store.import_mask(EVENT, &mask, "test").await.unwrap();
 }
 
@@ -174,14 +180,7 @@ async fn a_batch_waits_for_a_mask_import_in_progress() {
     )
     .await
     .unwrap();
-    let (mask, issues) = check_mask(&[MaskRow {
-        row: 2,
-        planexpo_product_name: "Bannière".into(),
-        planexpo_product_id: Some("prd_banner_2x1".into()),
-        inwink_product_name: "Banner XL".into(),
-        inwink_product_id: Some("iw-banner-xl".into()),
-    }]);
-    assert!(issues.is_empty());
+    let mask = banner_mask("Banner XL", "iw-banner-xl");
     tx.execute(
         "INSERT INTO mask_versions (planexpo_event, version, source, mask) VALUES ($1, 2, 'test', $2)",
         &[&EVENT, &serde_json::to_value(&mask).unwrap()],
