@@ -29,11 +29,7 @@ fn order_json(n: usize, rev: u64) -> Value {
 
 /// Revisions `revs` of orders `0..orders`, derived as the ingestor would.
 fn revisions(orders: usize, revs: std::ops::RangeInclusive<u64>) -> Vec<EventEnvelope> {
-    let ctx = DeriveContext {
-        inwink_event_id: "iw-audit",
-        recorded_at: pxsync_core::Timestamp::EPOCH,
-        traceparent: None,
-    };
+    let ctx = derive_context();
     let mut out = Vec::new();
     for n in 0..orders {
         let mut prev = Previous::default();
@@ -46,6 +42,24 @@ fn revisions(orders: usize, revs: std::ops::RangeInclusive<u64>) -> Vec<EventEnv
         }
     }
     out
+}
+
+/// What the ingestor remembers of order `n` after observing revisions `1..=rev`.
+fn ingestor_memory(n: usize, rev: u64) -> Previous {
+    let mut p = Previous::default();
+    for r in 1..=rev {
+        let events = derive_events(&p, observe(&order_json(n, r)).unwrap(), &derive_context());
+        p = p.after(&events);
+    }
+    p
+}
+
+fn derive_context() -> DeriveContext<'static> {
+    DeriveContext {
+        inwink_event_id: "iw-audit",
+        recorded_at: pxsync_core::Timestamp::EPOCH,
+        traceparent: None,
+    }
 }
 
 fn mask(banner: &str) -> Mask {
@@ -256,6 +270,14 @@ async fn replay_until_reproduces_an_earlier_state_across_a_mask_reimport() {
 async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_run() {
     let ns = salon_namespace("erase").await;
     project(&ns.store, &revisions(3, 1..=2)).await;
+    // The ingestor's memory of the three orders (revision 2), as it records it.
+    let memory: std::collections::BTreeMap<String, Previous> = (0..3)
+        .map(|n| (format!("ord_{n:05}"), ingestor_memory(n, 2)))
+        .collect();
+    ns.store
+        .record_ingested(SALON, &memory, None)
+        .await
+        .unwrap();
 
     // The address as typed by the operator (case and spaces do not matter).
     let erasure = ns
@@ -265,6 +287,44 @@ async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_ru
         .unwrap();
     assert_eq!(erasure.keys_erased, 1);
     assert_eq!(erasure.events_erased, 2);
+    assert_eq!(erasure.ingest_memory_scrubbed, 1);
+    // The ingestor's memory of ord_00001 lost its contact and nothing else; the others are kept.
+    let ids: Vec<String> = memory.keys().cloned().collect();
+    let after = ns.store.previous(SALON, &ids).await.unwrap();
+    let mut expected_after = memory.clone();
+    if let Some(s) = expected_after
+        .get_mut("ord_00001")
+        .and_then(|p| p.snapshot.as_mut())
+    {
+        s.contact = None;
+    }
+    assert_eq!(after, expected_after);
+    assert!(
+        memory["ord_00001"]
+            .snapshot
+            .as_ref()
+            .unwrap()
+            .contact
+            .is_some()
+    );
+    // Its change detection still works: the next revision shows the contact as changed.
+    let next = derive_events(
+        &after["ord_00001"],
+        observe(&order_json(1, 3)).unwrap(),
+        &derive_context(),
+    );
+    let EventData::Observed(o) = &next[0].data else {
+        panic!("an observed revision");
+    };
+    assert!(
+        o.changes.contains(&pxsync_core::event::Change::Contact),
+        "{:?}",
+        o.changes
+    );
+    assert!(
+        !o.changes.contains(&pxsync_core::event::Change::FirstSeen),
+        "still known to the ingestor"
+    );
     assert_eq!(
         erasure.still_current_in,
         vec![(SALON.to_owned(), "ord_00001".to_owned())],
