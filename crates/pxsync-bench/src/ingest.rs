@@ -139,10 +139,7 @@ fn cpu_breakdown(feed: &[serde_json::Value]) -> String {
     let bytes: usize = events.iter().flatten().map(|e| encode(e).len()).sum();
     let encoding = t.elapsed();
     let t = Instant::now();
-    let memories: Vec<Previous> = events
-        .into_iter()
-        .map(|e| unseen.after_owned(e))
-        .collect();
+    let memories: Vec<Previous> = events.into_iter().map(|e| unseen.after_owned(e)).collect();
     let after = t.elapsed();
     let t = Instant::now();
     let memory_bytes: usize = memories

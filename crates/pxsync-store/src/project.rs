@@ -402,10 +402,6 @@ pub(crate) struct StateRows {
 }
 
 impl StateRows {
-    pub(crate) fn len(&self) -> usize {
-        self.ev.len()
-    }
-
     pub(crate) fn push(
         &mut self,
         key: &OrderKey,
