@@ -71,14 +71,14 @@ impl Store {
             .await
             .ctx("relax the commit")?;
         if !observed.is_empty() {
-            let ids: Vec<&str> = observed.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<&str> = observed.keys().map(|id| id.as_str()).collect();
             let revs: Vec<i64> = observed
-                .iter()
-                .map(|(_, p)| p.revision.unwrap_or(0) as i64)
+                .values()
+                .map(|p| p.revision.unwrap_or(0) as i64)
                 .collect();
             let prevs = observed
-                .iter()
-                .map(|(_, p)| {
+                .values()
+                .map(|p| {
                     serde_json::to_vec(p).map_err(|e| StoreError::Corrupt {
                         what: "ingest_orders.previous",
                         detail: e.to_string(),
