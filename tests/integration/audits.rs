@@ -133,6 +133,27 @@ async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Opti
     .collect()
 }
 
+/// The columns of order_state derived from the desired state (parent, e-mail key, updated_at,
+/// as text) and the trace context.
+async fn derived_columns(
+    store: &Store,
+    table: &str,
+) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+    let c = store.client().await.unwrap();
+    c.query(
+        &format!(
+            "SELECT order_id, email_key, updated_at::text, coalesce(parent_order_id, '') || coalesce(traceparent, '')
+             FROM {table} ORDER BY order_id"
+        ),
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect()
+}
+
 fn shadow(ns: &TestNamespace, tag: &str) -> String {
     format!("{}_{tag}", ns.ns.schema())
 }
@@ -213,6 +234,13 @@ async fn a_replay_of_2000_orders_equals_the_live_state_and_the_log_holds_no_pers
     assert_eq!(
         state_rows(&ns.store, &format!("{into}.order_state")).await,
         live
+    );
+    let live_columns = derived_columns(&ns.store, "order_state").await;
+    assert!(live_columns.iter().all(|c| c.1.is_some() && c.2.is_some()));
+    assert_eq!(
+        derived_columns(&ns.store, &format!("{into}.order_state")).await,
+        live_columns,
+        "the shadow rows carry the same lookup columns as the projector's"
     );
     assert_eq!(ns.store.verify_chains().await.unwrap(), None);
     drop_schema(&ns.store, &into).await;
