@@ -119,11 +119,17 @@ async fn project(store: &Store, events: &[EventEnvelope]) {
     }
 }
 
-/// The live order_state (or a shadow copy) as comparable rows.
-async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+/// Four columns of every row of `table`, ordered by order id.
+async fn four_columns<A, B, C, D>(store: &Store, table: &str, columns: &str) -> Vec<(A, B, C, D)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+    C: for<'a> tokio_postgres::types::FromSql<'a>,
+    D: for<'a> tokio_postgres::types::FromSql<'a>,
+{
     let c = store.client().await.unwrap();
     c.query(
-        &format!("SELECT order_id, revision, state, desired FROM {table} ORDER BY order_id"),
+        &format!("SELECT {columns} FROM {table} ORDER BY order_id"),
         &[],
     )
     .await
@@ -133,25 +139,23 @@ async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Opti
     .collect()
 }
 
-/// The columns of order_state derived from the desired state (parent, e-mail key, updated_at,
-/// as text) and the trace context.
+/// The live order_state (or a shadow copy) as comparable rows.
+async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+    four_columns(store, table, "order_id, revision, state, desired").await
+}
+
+/// The columns of order_state derived from the desired state (e-mail key, updated_at as text,
+/// parent) and the trace context.
 async fn derived_columns(
     store: &Store,
     table: &str,
 ) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
-    let c = store.client().await.unwrap();
-    c.query(
-        &format!(
-            "SELECT order_id, email_key, updated_at::text, coalesce(parent_order_id, '') || coalesce(traceparent, '')
-             FROM {table} ORDER BY order_id"
-        ),
-        &[],
+    four_columns(
+        store,
+        table,
+        "order_id, email_key, updated_at::text, coalesce(parent_order_id, '') || coalesce(traceparent, '')",
     )
     .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-    .collect()
 }
 
 fn shadow(ns: &TestNamespace, tag: &str) -> String {
