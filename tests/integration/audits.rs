@@ -29,11 +29,7 @@ fn order_json(n: usize, rev: u64) -> Value {
 
 /// Revisions `revs` of orders `0..orders`, derived as the ingestor would.
 fn revisions(orders: usize, revs: std::ops::RangeInclusive<u64>) -> Vec<EventEnvelope> {
-    let ctx = DeriveContext {
-        inwink_event_id: "iw-audit",
-        recorded_at: pxsync_core::Timestamp::EPOCH,
-        traceparent: None,
-    };
+    let ctx = derive_context();
     let mut out = Vec::new();
     for n in 0..orders {
         let mut prev = Previous::default();
@@ -46,6 +42,24 @@ fn revisions(orders: usize, revs: std::ops::RangeInclusive<u64>) -> Vec<EventEnv
         }
     }
     out
+}
+
+/// What the ingestor remembers of order `n` after observing revisions `1..=rev`.
+fn ingestor_memory(n: usize, rev: u64) -> Previous {
+    let mut p = Previous::default();
+    for r in 1..=rev {
+        let events = derive_events(&p, observe(&order_json(n, r)).unwrap(), &derive_context());
+        p = p.after(&events);
+    }
+    p
+}
+
+fn derive_context() -> DeriveContext<'static> {
+    DeriveContext {
+        inwink_event_id: "iw-audit",
+        recorded_at: pxsync_core::Timestamp::EPOCH,
+        traceparent: None,
+    }
 }
 
 fn mask(banner: &str) -> Mask {
@@ -105,11 +119,17 @@ async fn project(store: &Store, events: &[EventEnvelope]) {
     }
 }
 
-/// The live order_state (or a shadow copy) as comparable rows.
-async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+/// Four columns of every row of `table`, ordered by order id.
+async fn four_columns<A, B, C, D>(store: &Store, table: &str, columns: &str) -> Vec<(A, B, C, D)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+    C: for<'a> tokio_postgres::types::FromSql<'a>,
+    D: for<'a> tokio_postgres::types::FromSql<'a>,
+{
     let c = store.client().await.unwrap();
     c.query(
-        &format!("SELECT order_id, revision, state, desired FROM {table} ORDER BY order_id"),
+        &format!("SELECT {columns} FROM {table} ORDER BY order_id"),
         &[],
     )
     .await
@@ -117,6 +137,25 @@ async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Opti
     .iter()
     .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
     .collect()
+}
+
+/// The live order_state (or a shadow copy) as comparable rows.
+async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+    four_columns(store, table, "order_id, revision, state, desired").await
+}
+
+/// The columns of order_state derived from the desired state (e-mail key, updated_at as text,
+/// parent) and the trace context.
+async fn derived_columns(
+    store: &Store,
+    table: &str,
+) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+    four_columns(
+        store,
+        table,
+        "order_id, email_key, updated_at::text, coalesce(parent_order_id, '') || coalesce(traceparent, '')",
+    )
+    .await
 }
 
 fn shadow(ns: &TestNamespace, tag: &str) -> String {
@@ -200,6 +239,13 @@ async fn a_replay_of_2000_orders_equals_the_live_state_and_the_log_holds_no_pers
         state_rows(&ns.store, &format!("{into}.order_state")).await,
         live
     );
+    let live_columns = derived_columns(&ns.store, "order_state").await;
+    assert!(live_columns.iter().all(|c| c.1.is_some() && c.2.is_some()));
+    assert_eq!(
+        derived_columns(&ns.store, &format!("{into}.order_state")).await,
+        live_columns,
+        "the shadow rows carry the same lookup columns as the projector's"
+    );
     assert_eq!(ns.store.verify_chains().await.unwrap(), None);
     drop_schema(&ns.store, &into).await;
     ns.cleanup().await;
@@ -256,6 +302,15 @@ async fn replay_until_reproduces_an_earlier_state_across_a_mask_reimport() {
 async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_run() {
     let ns = salon_namespace("erase").await;
     project(&ns.store, &revisions(3, 1..=2)).await;
+    // The ingestor's memory of the three orders (revision 2), as it records it.
+    let memory: std::collections::BTreeMap<String, Previous> = (0..3)
+        .map(|n| (format!("ord_{n:05}"), ingestor_memory(n, 2)))
+        .collect();
+    let recorded = memory.iter().map(|(id, p)| (id.as_str(), p)).collect();
+    ns.store
+        .record_ingested(SALON, &recorded, None)
+        .await
+        .unwrap();
 
     // The address as typed by the operator (case and spaces do not matter).
     let erasure = ns
@@ -265,6 +320,44 @@ async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_ru
         .unwrap();
     assert_eq!(erasure.keys_erased, 1);
     assert_eq!(erasure.events_erased, 2);
+    assert_eq!(erasure.ingest_memory_scrubbed, 1);
+    // The ingestor's memory of ord_00001 lost its contact and nothing else; the others are kept.
+    let ids: Vec<String> = memory.keys().cloned().collect();
+    let after = ns.store.previous(SALON, &ids).await.unwrap();
+    let mut expected_after = memory.clone();
+    if let Some(s) = expected_after
+        .get_mut("ord_00001")
+        .and_then(|p| p.snapshot.as_mut())
+    {
+        s.contact = None;
+    }
+    assert_eq!(after, expected_after);
+    assert!(
+        memory["ord_00001"]
+            .snapshot
+            .as_ref()
+            .unwrap()
+            .contact
+            .is_some()
+    );
+    // Its change detection still works: the next revision shows the contact as changed.
+    let next = derive_events(
+        &after["ord_00001"],
+        observe(&order_json(1, 3)).unwrap(),
+        &derive_context(),
+    );
+    let EventData::Observed(o) = &next[0].data else {
+        panic!("an observed revision");
+    };
+    assert!(
+        o.changes.contains(&pxsync_core::event::Change::Contact),
+        "{:?}",
+        o.changes
+    );
+    assert!(
+        !o.changes.contains(&pxsync_core::event::Change::FirstSeen),
+        "still known to the ingestor"
+    );
     assert_eq!(
         erasure.still_current_in,
         vec![(SALON.to_owned(), "ord_00001".to_owned())],

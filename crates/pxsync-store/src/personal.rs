@@ -254,18 +254,117 @@ pub struct Erasure {
     pub keys_erased: u64,
     /// Events of the log whose contact now reads as erased.
     pub events_erased: i64,
-    /// Orders whose current booking contact is still this person on Planexpo: their current
-    /// values stay in `order_state`, `ingest_orders` and `applied_participants` (the emitter
-    /// needs them) until Planexpo drops the person.
+    /// Orders whose current booking contact is still this person on Planexpo (as last folded,
+    /// withdrawn and deleted orders included): their current values stay in `order_state` and
+    /// `applied_participants` (the emitter needs them) until Planexpo drops the person.
     pub still_current_in: Vec<(String, String)>,
     /// `applied_participants` records removed (only when no order has the person any more).
     pub applied_participants_removed: u64,
+    /// `ingest_orders` rows (the ingestor's memory of an order's last revision) whose booking
+    /// contact was this person and was removed from that memory.
+    pub ingest_memory_scrubbed: u64,
+}
+
+/// Just enough of a stored [`pxsync_core::event::Previous`] to find its contact's e-mail.
+#[derive(serde::Deserialize)]
+struct PreviousContact {
+    snapshot: Option<SnapshotContact>,
+}
+
+#[derive(serde::Deserialize)]
+struct SnapshotContact {
+    contact: Option<ContactEmail>,
+}
+
+#[derive(serde::Deserialize)]
+struct ContactEmail {
+    email: String,
+}
+
+/// Whether the stored ingestor memory `previous` has the booking contact `email_key`.
+fn previous_has_contact(previous: &[u8], email_key: &str) -> bool {
+    serde_json::from_slice::<PreviousContact>(previous).is_ok_and(|p| {
+        p.snapshot
+            .and_then(|s| s.contact)
+            .is_some_and(|c| pxsync_core::order::email_key(&c.email) == email_key)
+    })
+}
+
+/// The stored ingestor memory `previous` without its booking contact, or `None` if it cannot be
+/// read (left as it is: the ingestor reports it).
+fn previous_without_contact(previous: &[u8]) -> Option<Vec<u8>> {
+    let mut p: pxsync_core::event::Previous = serde_json::from_slice(previous).ok()?;
+    p.snapshot.as_mut()?.contact = None;
+    serde_json::to_vec(&p).ok()
+}
+
+/// Removes the booking contact `email_key` from the ingestor's memory (`ingest_orders.previous`).
+/// The rows are found by a keyset scan (the memory has no e-mail column), then locked and
+/// checked again, so a revision the ingestor records meanwhile is never overwritten. The next
+/// revision of such an order then shows a `contact` change, and a deletion seen after it
+/// carries no contact over.
+async fn scrub_ingest_memory(tx: &tokio_postgres::Transaction<'_>, email_key: &str) -> Result<u64> {
+    const PAGE: i64 = 1_000;
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut after = (String::new(), String::new());
+    loop {
+        let rows = tx
+            .query(
+                "SELECT planexpo_event, order_id, previous FROM ingest_orders
+                 WHERE (planexpo_event, order_id) > ($1, $2) ORDER BY 1, 2 LIMIT $3",
+                &[&after.0, &after.1, &PAGE],
+            )
+            .await
+            .ctx("read the ingestor's memory")?;
+        for r in &rows {
+            if previous_has_contact(r.get(2), email_key) {
+                found.push((r.get(0), r.get(1)));
+            }
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE => after = (last.get(0), last.get(1)),
+            _ => break,
+        }
+    }
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let (events, orders): (Vec<String>, Vec<String>) = found.into_iter().unzip();
+    let locked = tx
+        .query(
+            "SELECT i.planexpo_event, i.order_id, i.previous FROM ingest_orders i
+             JOIN unnest($1::text[], $2::text[]) AS k(planexpo_event, order_id)
+               USING (planexpo_event, order_id)
+             FOR UPDATE OF i",
+            &[&events, &orders],
+        )
+        .await
+        .ctx("lock the ingestor's memory")?;
+    let mut scrubbed = 0;
+    for r in locked {
+        let previous: &[u8] = r.get(2);
+        if !previous_has_contact(previous, email_key) {
+            continue;
+        }
+        let Some(without) = previous_without_contact(previous) else {
+            continue;
+        };
+        scrubbed += tx
+            .execute(
+                "UPDATE ingest_orders SET previous = $3 WHERE planexpo_event = $1 AND order_id = $2",
+                &[&r.get::<_, &str>(0), &r.get::<_, &str>(1), &without],
+            )
+            .await
+            .ctx("remove the contact from the ingestor's memory")?;
+    }
+    Ok(scrubbed)
 }
 
 impl crate::Store {
     /// Erases a person: deletes their key(s) and e-mail digest, so that every event of the log
-    /// sealed with them reads as [`ERASED`]; when no order has them as booking contact any more,
-    /// also removes their `applied_participants` record. inwink is not changed.
+    /// sealed with them reads as [`ERASED`]; removes them from the ingestor's memory
+    /// (`ingest_orders.previous`); when no order has them as booking contact any more, also
+    /// removes their `applied_participants` record. One transaction. inwink is not changed.
     pub async fn erase_person(&self, email: &str) -> Result<Erasure> {
         let digest = email_digest(email);
         let email_key = pxsync_core::order::email_key(email);
@@ -310,12 +409,14 @@ impl crate::Store {
         } else {
             0
         };
+        let ingest_memory_scrubbed = scrub_ingest_memory(&tx, &email_key).await?;
         tx.commit().await.ctx("commit the erasure")?;
         Ok(Erasure {
             keys_erased: ids.len() as u64,
             events_erased,
             still_current_in,
             applied_participants_removed,
+            ingest_memory_scrubbed,
         })
     }
 }

@@ -429,19 +429,6 @@ impl StateRows {
         self.ev.len()
     }
 
-    /// Adds an order's row, its desired state given as JSON (a replay's).
-    pub(crate) fn push(
-        &mut self,
-        key: &OrderKey,
-        state: &OrderState,
-        desired_json: Option<serde_json::Value>,
-        desired: Option<&pxsync_core::desired::DesiredOrder>,
-        traceparent: Option<String>,
-    ) {
-        let desired_json = desired_json.map(|d| JsonBytes::of(&d));
-        self.push_row(key, state, desired_json, desired, traceparent);
-    }
-
     /// Adds an order's row, serialising its desired state directly.
     pub(crate) fn push_order(
         &mut self,

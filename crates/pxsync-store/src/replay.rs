@@ -13,7 +13,6 @@
 //!   person Planexpo still has; the comparison erases them the same way first.
 
 use crate::personal::erase_contact;
-use crate::project::StateRows;
 use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, Until, from_json, to_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
@@ -173,17 +172,22 @@ impl Store {
             none: Mask::default(),
         };
         report.orders = orders.len();
-        report.differences = compare(&orders, &live, &masks, &mut report.erased_orders);
-        self.write_shadow(&opts.into, &orders, &masks).await?;
+        // The desired state and both JSON forms are computed once per order, for the
+        // comparison and for the shadow write alike.
+        let rows: Vec<ShadowRow> = orders
+            .into_iter()
+            .map(|(key, r)| {
+                let mask = masks.of(&key.0);
+                ShadowRow::new(key, r, mask)
+            })
+            .collect();
+        report.differences = compare(&rows, &live, &masks, &mut report.erased_orders);
+        self.write_shadow(&opts.into, &rows).await?;
         Ok(report)
     }
 
-    async fn write_shadow(
-        &self,
-        schema: &str,
-        orders: &BTreeMap<OrderKey, Replayed>,
-        masks: &Masks,
-    ) -> Result<()> {
+    /// Creates `schema.order_state` like the live table and fills it with one binary COPY.
+    async fn write_shadow(&self, schema: &str, rows: &[ShadowRow]) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the shadow write")?;
         tx.batch_execute(&format!(
@@ -194,26 +198,81 @@ impl Store {
         ))
         .await
         .ctx("create the shadow schema")?;
-        let table = format!("{schema}.order_state");
-        let mut rows = StateRows::default();
-        for (key, r) in orders {
-            let desired = desired_order(&r.state, masks.of(&key.0));
-            rows.push(
-                key,
-                &r.state,
-                desired.as_ref().map(to_json),
-                desired.as_ref(),
-                r.traceparent.clone(),
-            );
-            if rows.len() >= 5_000 {
-                rows.upsert(&tx, &table).await?;
-                rows = StateRows::default();
-            }
+        // The column types as the table has them, so that a column whose type changed fails
+        // here with a clear error instead of being written wrong.
+        let types: Vec<tokio_postgres::types::Type> = tx
+            .prepare(&format!(
+                "SELECT {SHADOW_COLUMNS} FROM {schema}.order_state LIMIT 0"
+            ))
+            .await
+            .ctx("read the shadow table's columns")?
+            .columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect();
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {schema}.order_state ({SHADOW_COLUMNS}) FROM STDIN BINARY"
+            ))
+            .await
+            .ctx("start the shadow copy")?;
+        let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        futures::pin_mut!(writer);
+        for r in rows {
+            writer
+                .as_mut()
+                .write(&[
+                    &r.key.0,
+                    &r.key.1,
+                    &r.revision,
+                    &r.state_json,
+                    &r.desired_json,
+                    &r.parent_order_id,
+                    &r.email_key,
+                    &r.updated_at,
+                    &r.traceparent,
+                ])
+                .await
+                .ctx("copy the replayed states")?;
         }
-        if rows.len() > 0 {
-            rows.upsert(&tx, &table).await?;
-        }
+        writer.finish().await.ctx("finish the shadow copy")?;
         tx.commit().await.ctx("commit the shadow write")
+    }
+}
+
+/// The columns of `order_state` a replay writes, in [`ShadowRow`]'s order.
+const SHADOW_COLUMNS: &str = "planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent";
+
+/// One replayed order as the shadow `order_state` holds it (the same columns as the
+/// projector's rows).
+struct ShadowRow {
+    key: OrderKey,
+    erased: bool,
+    revision: i64,
+    state_json: serde_json::Value,
+    desired_json: Option<serde_json::Value>,
+    parent_order_id: Option<String>,
+    email_key: Option<String>,
+    updated_at: Option<OffsetDateTime>,
+    traceparent: Option<String>,
+}
+
+impl ShadowRow {
+    fn new(key: OrderKey, r: Replayed, mask: &Mask) -> ShadowRow {
+        let desired = desired_order(&r.state, mask);
+        ShadowRow {
+            revision: r.state.revision() as i64,
+            state_json: to_json(&r.state),
+            desired_json: desired.as_ref().map(to_json),
+            parent_order_id: desired.as_ref().and_then(|d| d.parent_order_id.clone()),
+            email_key: desired
+                .as_ref()
+                .and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone())),
+            updated_at: desired.as_ref().map(|d| d.updated_at.datetime()),
+            traceparent: r.traceparent,
+            erased: r.erased,
+            key,
+        }
     }
 }
 
@@ -298,37 +357,43 @@ async fn live_states(
 }
 
 fn compare(
-    replayed: &BTreeMap<OrderKey, Replayed>,
+    replayed: &[ShadowRow],
     live: &BTreeMap<OrderKey, LiveState>,
     masks: &Masks,
     erased_orders: &mut usize,
 ) -> Vec<ReplayDifference> {
+    let replayed: BTreeMap<&OrderKey, &ShadowRow> = replayed.iter().map(|r| (&r.key, r)).collect();
     let mut out = Vec::new();
-    let keys: std::collections::BTreeSet<&OrderKey> = replayed.keys().chain(live.keys()).collect();
+    let keys: std::collections::BTreeSet<&OrderKey> =
+        replayed.keys().copied().chain(live.keys()).collect();
     for key in keys {
-        let (r, l) = (replayed.get(key), live.get(key));
+        let (r, l) = (replayed.get(key).copied(), live.get(key));
         let mut fields = Vec::new();
         match (r, l) {
             (Some(r), Some(l)) => {
-                let desired = desired_order(&r.state, masks.of(&key.0)).map(|d| to_json(&d));
-                let (mut live_state, mut live_desired) = (l.state.clone(), l.desired.clone());
-                if r.erased
+                let erased_live;
+                let (live_state, live_desired) = if r.erased
                     && let Ok(mut s) = serde_json::from_value::<OrderState>(l.state.clone())
                 {
                     if let Some(c) = s.snapshot.as_mut().and_then(|s| s.contact.as_mut()) {
                         erase_contact(c);
                     }
-                    live_desired = desired_order(&s, masks.of(&key.0)).map(|d| to_json(&d));
-                    live_state = to_json(&s);
                     *erased_orders += 1;
-                }
-                if r.state.revision() as i64 != l.revision {
+                    erased_live = (
+                        to_json(&s),
+                        desired_order(&s, masks.of(&key.0)).map(|d| to_json(&d)),
+                    );
+                    (&erased_live.0, &erased_live.1)
+                } else {
+                    (&l.state, &l.desired)
+                };
+                if r.revision != l.revision {
                     fields.push("revision");
                 }
-                if to_json(&r.state) != live_state {
+                if &r.state_json != live_state {
                     fields.push("state");
                 }
-                if desired != live_desired {
+                if &r.desired_json != live_desired {
                     fields.push("desired");
                 }
             }
@@ -342,7 +407,7 @@ fn compare(
                 order_id: key.1.clone(),
                 fields,
                 live_revision: l.map(|l| l.revision),
-                replayed_revision: r.map(|r| r.state.revision() as i64),
+                replayed_revision: r.map(|r| r.revision),
             });
         }
     }

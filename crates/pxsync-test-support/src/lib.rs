@@ -273,6 +273,37 @@ pub fn run_command(exe: &str, args: &[&str], env: &[(String, String)]) -> (bool,
     )
 }
 
+/// Runs a one-shot command with `input` on its standard input and returns (success, stdout,
+/// stderr).
+pub fn run_command_with_input(
+    exe: &str,
+    args: &[&str],
+    env: &[(String, String)],
+    input: &str,
+) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(exe)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that exits without reading its input closes the pipe: not an error here.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {exe}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A small JSON HTTP helper for simulator controls.
 pub struct Http(reqwest::Client);
 

@@ -160,11 +160,17 @@ pub enum Command {
         db: DatabaseArgs,
     },
     /// Erases a person from the event log: deletes their key, so their personal fields read as
-    /// "[erased]" in replays and audits. Does not change inwink (see docs/operating.md).
+    /// "[erased]" in replays and audits, and removes them from the ingestor's memory. Does not
+    /// change inwink (see docs/operating.md).
+    #[command(group = clap::ArgGroup::new("person").required(true))]
     Erase {
-        /// The person's e-mail (never printed or logged).
-        #[arg(long)]
-        email: String,
+        /// The person's e-mail (never printed or logged). `-` reads it from standard input, like
+        /// --email-stdin; an address on the command line shows in `ps` and in shell history.
+        #[arg(long, group = "person")]
+        email: Option<String>,
+        /// Read the e-mail from the first line of standard input.
+        #[arg(long, group = "person")]
+        email_stdin: bool,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -328,6 +334,23 @@ fn parse_until(s: &str) -> Result<pxsync_store::Until, String> {
     parse_time(s)
         .map(pxsync_store::Until::Time)
         .map_err(|_| format!("{s:?} is neither a position (a number) nor an RFC 3339 time"))
+}
+
+/// `erase --email-stdin` (or `--email -`): the address on the first line of `input`, trimmed.
+/// The error never quotes what was read.
+fn email_from(mut input: impl std::io::BufRead) -> anyhow::Result<String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .context("read the e-mail from standard input")?;
+    let email = line.trim();
+    if email.is_empty() {
+        bail!("no e-mail on the first line of standard input");
+    }
+    if !email.contains('@') || email.chars().any(char::is_whitespace) {
+        bail!("the first line of standard input is not an e-mail address");
+    }
+    Ok(email.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -1012,7 +1035,15 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Erase { email, db } => {
+        Command::Erase {
+            email,
+            email_stdin,
+            db,
+        } => {
+            let email = match email {
+                Some(e) if e != "-" && !email_stdin => e,
+                _ => email_from(std::io::stdin().lock())?,
+            };
             let store = store_now(&db).await?;
             let erasure = store.erase_person(&email).await?;
             if erasure.keys_erased == 0 {
@@ -1021,6 +1052,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "erased: {} person key, {} events now read the booking contact as erased",
                     erasure.keys_erased, erasure.events_erased
+                );
+            }
+            if erasure.ingest_memory_scrubbed > 0 {
+                println!(
+                    "removed the booking contact from the ingestor's memory of {} orders (their next revision shows a contact change)",
+                    erasure.ingest_memory_scrubbed
                 );
             }
             if erasure.applied_participants_removed > 0 {
@@ -1250,6 +1287,54 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn erase_reads_the_address_from_the_first_line_of_stdin() {
+        assert_eq!(
+            email_from("  Claire.Durand@Acme.example \nsecond line\n".as_bytes()).unwrap(),
+            "Claire.Durand@Acme.example"
+        );
+        assert_eq!(
+            email_from("claire@acme.example".as_bytes()).unwrap(),
+            "claire@acme.example",
+            "no final newline"
+        );
+        for bad in ["", "\n", "   \nclaire@acme.example\n", "claire durand\n"] {
+            let err = email_from(bad.as_bytes()).unwrap_err().to_string();
+            assert!(!err.contains("claire"), "{err}");
+        }
+    }
+
+    #[test]
+    fn erase_takes_exactly_one_way_of_giving_the_address() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let erase = |cli: Cli| match cli.command {
+            Command::Erase {
+                email, email_stdin, ..
+            } => (email, email_stdin),
+            _ => panic!("not erase"),
+        };
+        assert_eq!(
+            erase(parse(&["pxsync", "erase", "--email", "a@b.example"]).unwrap()),
+            (Some("a@b.example".to_owned()), false)
+        );
+        assert_eq!(
+            erase(parse(&["pxsync", "erase", "--email-stdin"]).unwrap()),
+            (None, true)
+        );
+        assert_eq!(
+            erase(parse(&["pxsync", "erase", "--email", "-"]).unwrap()),
+            (Some("-".to_owned()), false)
+        );
+        assert!(
+            parse(&["pxsync", "erase"]).is_err(),
+            "an address is required"
+        );
+        assert!(
+            parse(&["pxsync", "erase", "--email", "a@b.example", "--email-stdin"]).is_err(),
+            "not both"
+        );
     }
 
     /// Each subcommand lists the settings it needs, and only those.

@@ -3027,3 +3027,226 @@ async fn three_projector_processes_give_exactly_the_state_one_gives() {
     three.cleanup().await;
     one.cleanup().await;
 }
+
+/// Writes to inwink, as `inwink_writes` counts them (reads, queries and token calls aside).
+async fn write_count(w: &World) -> usize {
+    w.inwink_writes().await.len()
+}
+
+async fn planexpo_state(w: &World) -> Value {
+    w.http
+        .get(&format!("{}/_sim/state", w.planexpo.base_url()))
+        .await
+}
+
+/// Waits until inwink holds exactly what `exp` says.
+async fn converge(w: &World, exp: &Expected) {
+    let done = wait_for(Duration::from_secs(90), || async {
+        differences(&w.inwink_state().await, exp).is_empty()
+    })
+    .await;
+    assert!(
+        done,
+        "not converged: {:?}\n{}",
+        differences(&w.inwink_state().await, exp),
+        w.logs()
+    );
+}
+
+/// `pxsync replay` and `pxsync erase` as real processes against a salon the running services
+/// synchronised (with a second revision of some orders): inwink receives no write from either;
+/// the replay equals the live state, before and after the erasure; the erasure, given the
+/// address on standard input, leaves it nowhere in the event log, the ingestor's memory or the
+/// audit, and the other contacts are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_erase_processes_write_nothing_to_inwink() {
+    let mut w = World::new("replaysys").await;
+    let (mask_path, mapped) = demo_mask();
+    w.generated_salon(&mask_path, 30, 3).await;
+    w.start_services();
+    converge(&w, &expected(&planexpo_state(&w).await, &mapped)).await;
+    // A second revision of five validated orders.
+    let px = planexpo_state(&w).await;
+    let validated: Vec<Value> = px["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "validated")
+        .cloned()
+        .collect();
+    assert!(validated.len() >= 10, "a salon of some size");
+    for o in validated.iter().take(5) {
+        let mut o = o.clone();
+        o["company"]["name"] = json!(format!(
+            "{} (rev 2)",
+            o["company"]["name"].as_str().unwrap()
+        ));
+        w.put_order(&o).await;
+    }
+    let px = planexpo_state(&w).await;
+    converge(&w, &expected(&px, &mapped)).await;
+
+    // Stop the emitter (SIGTERM: it finishes what it has in flight), so that whatever inwink
+    // receives from now on comes from the commands under test.
+    let emitter = w.services.iter_mut().find(|s| s.name == "emitter").unwrap();
+    assert!(
+        emitter.terminate(Duration::from_secs(15)).is_some(),
+        "the emitter stopped"
+    );
+    let writes_before = write_count(&w).await;
+    assert!(writes_before > 0, "the services wrote the salon");
+
+    let into = format!("{}_shadow", w.ns.ns.schema());
+    let live_orders: i64 =
+        w.ns.store
+            .client()
+            .await
+            .unwrap()
+            .query_one("SELECT count(*) FROM order_state", &[])
+            .await
+            .unwrap()
+            .get(0);
+    let out = w.cli(&["replay", "--event", "salon-sante-2026", "--into", &into]);
+    assert!(
+        out.contains(&format!(" events of {live_orders} orders into {into}"))
+            && out.contains("the replayed state equals the live state"),
+        "{out}"
+    );
+    let shadow_rows: i64 =
+        w.ns.store
+            .client()
+            .await
+            .unwrap()
+            .query_one(&format!("SELECT count(*) FROM {into}.order_state"), &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(
+        shadow_rows, live_orders,
+        "the shadow schema holds every order"
+    );
+    assert_eq!(
+        write_count(&w).await,
+        writes_before,
+        "the replay wrote to inwink"
+    );
+
+    // Erase the booking contact of a validated order, typed in another case, from stdin.
+    let person = validated[7]["booking_contact"]["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = person.trim().to_lowercase();
+    let orders_of_person: Vec<String> = px["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o["booking_contact"]["email"]
+                .as_str()
+                .is_some_and(|e| e.trim().to_lowercase() == key)
+        })
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (ok, out, err) = pxsync_test_support::run_command_with_input(
+        CLI,
+        &["erase", "--email-stdin"],
+        &w.env(),
+        &format!("{}\n", person.to_uppercase()),
+    );
+    assert!(ok, "erase failed:\n{out}\n{err}");
+    assert!(!out.to_lowercase().contains(&key) && !err.to_lowercase().contains(&key));
+    assert!(out.contains("erased: 1 person key"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "removed the booking contact from the ingestor's memory of {} orders",
+            orders_of_person.len()
+        )),
+        "{out}"
+    );
+    for order in &orders_of_person {
+        assert!(
+            out.contains(&format!("booking contact of order {order} ")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("inwink is not changed by this command"),
+        "{out}"
+    );
+
+    let client = w.ns.store.client().await.unwrap();
+    let holding = |table: &str, column: &str| {
+        format!(
+            "SELECT count(*) FROM {table} WHERE position($1 in lower(convert_from({column}, 'UTF8'))) > 0"
+        )
+    };
+    let in_memory: i64 = client
+        .query_one(&holding("ingest_orders", "previous"), &[&key])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        in_memory, 0,
+        "the ingestor's memory no longer holds the person"
+    );
+    let in_log: i64 = client
+        .query_one(
+            "SELECT count(*) FROM event_log WHERE position($1 in lower(payload::text)) > 0",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_log, 0, "the event log never held the address in clear");
+    let contacts_kept: i64 = client
+        .query_one(
+            "SELECT count(*) FROM ingest_orders WHERE position('\"email\"' in convert_from(previous, 'UTF8')) > 0",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let orders_seen: i64 = client
+        .query_one("SELECT count(*) FROM ingest_orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        contacts_kept,
+        orders_seen - orders_of_person.len() as i64,
+        "the other contacts stay in the ingestor's memory"
+    );
+
+    // Replays and audits still run, and read the person as erased.
+    let out = w.cli(&["replay", "--event", "salon-sante-2026", "--into", &into]);
+    assert!(
+        out.contains(&format!(
+            "{} orders' booking contacts read as erased",
+            orders_of_person.len()
+        )) && out.contains("the replayed state equals the live state"),
+        "{out}"
+    );
+    let story = w.cli(&[
+        "audit",
+        "order",
+        &orders_of_person[0],
+        "--event",
+        "salon-sante-2026",
+    ]);
+    assert!(
+        story.contains("booking contact erased") && !story.to_lowercase().contains(&key),
+        "{story}"
+    );
+    assert_eq!(
+        write_count(&w).await,
+        writes_before,
+        "the erasure or the second replay wrote to inwink"
+    );
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {into} CASCADE"))
+        .await
+        .unwrap();
+    drop(client);
+    w.finish().await;
+}
