@@ -235,7 +235,7 @@ impl World {
     /// Waits up to 150 s for inwink to hold exactly `exp`, and returns inwink's state.
     async fn converged(&self, exp: &Expected) -> Value {
         let started = std::time::Instant::now();
-        let converged = wait_for(Duration::from_secs(150), || async {
+        let converged = wait_for(Duration::from_secs(240), || async {
             differences(&self.inwink_state().await, exp).is_empty()
         })
         .await;
