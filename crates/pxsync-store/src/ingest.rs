@@ -35,11 +35,14 @@ impl Store {
         order_ids: &[String],
     ) -> Result<BTreeMap<String, Previous>> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        let read = client
+            .prepare_cached(
                 "SELECT order_id, previous FROM ingest_orders WHERE planexpo_event = $1 AND order_id = ANY($2)",
-                &[&planexpo_event, &order_ids],
             )
+            .await
+            .ctx("prepare the read of the previous observations")?;
+        let rows = client
+            .query(&read, &[&planexpo_event, &order_ids])
             .await
             .ctx("read the previous observations")?;
         rows.into_iter()
@@ -85,23 +88,32 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<Vec<u8>>>>()?;
-            tx.execute(
-                "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
-                 SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bytea[])
-                 ON CONFLICT (planexpo_event, order_id) DO UPDATE
-                 SET revision = EXCLUDED.revision, previous = EXCLUDED.previous
-                 WHERE ingest_orders.revision < EXCLUDED.revision",
-                &[&planexpo_event, &ids, &revs, &prevs],
-            )
-            .await
-            .ctx("record the observations")?;
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
+                     SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bytea[])
+                     ON CONFLICT (planexpo_event, order_id) DO UPDATE
+                     SET revision = EXCLUDED.revision, previous = EXCLUDED.previous
+                     WHERE ingest_orders.revision < EXCLUDED.revision",
+                )
+                .await
+                .ctx("prepare the record of the observations")?;
+            tx.execute(&upsert, &[&planexpo_event, &ids, &revs, &prevs])
+                .await
+                .ctx("record the observations")?;
         }
         if let Some(w) = watermark {
+            let advance = tx
+                .prepare_cached(
+                    "INSERT INTO ingest_watermarks (planexpo_event, updated_at, order_id) VALUES ($1, $2, $3)
+                     ON CONFLICT (planexpo_event) DO UPDATE SET updated_at = EXCLUDED.updated_at,
+                         order_id = EXCLUDED.order_id, saved_at = now()
+                     WHERE (ingest_watermarks.updated_at, ingest_watermarks.order_id) < (EXCLUDED.updated_at, EXCLUDED.order_id)",
+                )
+                .await
+                .ctx("prepare the watermark")?;
             tx.execute(
-                "INSERT INTO ingest_watermarks (planexpo_event, updated_at, order_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (planexpo_event) DO UPDATE SET updated_at = EXCLUDED.updated_at,
-                     order_id = EXCLUDED.order_id, saved_at = now()
-                 WHERE (ingest_watermarks.updated_at, ingest_watermarks.order_id) < (EXCLUDED.updated_at, EXCLUDED.order_id)",
+                &advance,
                 &[&planexpo_event, &w.updated_at.datetime(), &w.order_id],
             )
             .await

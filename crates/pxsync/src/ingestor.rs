@@ -321,51 +321,54 @@ async fn publish(
     advance_watermark: bool,
 ) -> anyhow::Result<PublishedPage> {
     let event = salon.planexpo.event();
-    let mut observations = Vec::new();
-    let mut watermark: Option<Watermark> = None;
-    for raw in raws {
-        match observe(raw) {
-            Ok(obs) => {
-                let (id, at) = match &obs {
-                    Observation::Order { snapshot, .. } => {
-                        (snapshot.id.clone(), snapshot.updated_at)
+    // The store's memory is read while the orders are judged: by the ids as the feed gives
+    // them (an order without a usable id is judged unidentifiable and has no memory).
+    let feed_ids: Vec<String> = raws
+        .iter()
+        .filter_map(|raw| raw.get("id")?.as_str().map(str::to_owned))
+        .collect();
+    let (previous, judged) = tokio::join!(store.previous(event, &feed_ids), async {
+        let mut observations = Vec::with_capacity(raws.len());
+        let mut watermark: Option<Watermark> = None;
+        for raw in raws {
+            match observe(raw) {
+                Ok(obs) => {
+                    let (id, at) = match &obs {
+                        Observation::Order { snapshot, .. } => {
+                            (snapshot.id.clone(), snapshot.updated_at)
+                        }
+                        Observation::Rejected { id, updated_at, .. } => (id.clone(), *updated_at),
+                    };
+                    let candidate = Watermark {
+                        updated_at: at,
+                        order_id: id.clone(),
+                    };
+                    if watermark.as_ref().is_none_or(|w| {
+                        (w.updated_at, &w.order_id) < (candidate.updated_at, &candidate.order_id)
+                    }) {
+                        watermark = Some(candidate);
                     }
-                    Observation::Rejected { id, updated_at, .. } => (id.clone(), *updated_at),
-                };
-                let candidate = Watermark {
-                    updated_at: at,
-                    order_id: id,
-                };
-                if watermark.as_ref().is_none_or(|w| {
-                    (w.updated_at, &w.order_id) < (candidate.updated_at, &candidate.order_id)
-                }) {
-                    watermark = Some(candidate);
+                    observations.push((id, obs));
                 }
-                observations.push(obs);
-            }
-            Err(problem) => {
-                let message = problem.to_string();
-                tracing::warn!(event, problem = %message, "order of the feed ignored");
-                store
-                    .record_feed_problem(event, problem.order_id.as_deref(), &message)
-                    .await?;
+                Err(problem) => {
+                    let message = problem.to_string();
+                    tracing::warn!(event, problem = %message, "order of the feed ignored");
+                    store
+                        .record_feed_problem(event, problem.order_id.as_deref(), &message)
+                        .await?;
+                }
             }
         }
-    }
-    let ids: Vec<String> = observations
-        .iter()
-        .map(|o| match o {
-            Observation::Order { snapshot, .. } => snapshot.id.clone(),
-            Observation::Rejected { id, .. } => id.clone(),
-        })
-        .collect();
-    let previous = store.previous(event, &ids).await?;
+        anyhow::Ok((observations, watermark))
+    });
+    let previous = previous?;
+    let (observations, watermark) = judged?;
     let recorded_at = now();
     let mut acks = Vec::new();
     let mut observed: BTreeMap<String, Previous> = BTreeMap::new();
     let mut spans = Vec::new();
     let unseen = Previous::default();
-    for (id, obs) in ids.into_iter().zip(observations) {
+    for (id, obs) in observations {
         // The freshest memory: earlier in this page, then the page in flight, then the store.
         let prev = observed
             .get(&id)
