@@ -519,14 +519,7 @@ async fn a_migration_numbered_below_the_newest_applied_is_applied_late() {
 async fn a_projector_stopped_while_behind_stops_and_loses_nothing() {
     use pxsync_test_support::projection;
     let ns = TestNamespace::new("stop").await;
-    ns.store
-        .register_salon(projection::SALON, projection::INWINK_EVENT)
-        .await
-        .unwrap();
-    ns.store
-        .import_mask(projection::SALON, &projection::mask(), "test")
-        .await
-        .unwrap();
+    projection::prepare_salon(&ns.store, "test").await.unwrap();
     let events = projection::history(3_000);
     projection::publish_shuffled_with_duplicates(&ns.bus, &events, 10, 5)
         .await

@@ -357,12 +357,7 @@ pub async fn three(default_n: bool) -> anyhow::Result<Report> {
     let result = async {
         let mut published = 0;
         for (ns, seed) in [(&three, 31), (&one, 32)] {
-            ns.store
-                .register_salon(projection::SALON, projection::INWINK_EVENT)
-                .await?;
-            ns.store
-                .import_mask(projection::SALON, &projection::mask(), "pxsync-bench")
-                .await?;
+            projection::prepare_salon(&ns.store, "pxsync-bench").await?;
             published = publish_shuffled_with_duplicates(&ns.bus, &events, 10, seed).await?;
         }
         let (t3, t1) = tokio::join!(

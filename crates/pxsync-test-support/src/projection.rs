@@ -23,6 +23,13 @@ const PRODUCTS: [(&str, &str); 3] = [
     ("opt_power_3kw", "iw-power"),
 ];
 
+/// Registers [`SALON`] and imports its [`mask`] (`source`: who imports it, as recorded).
+pub async fn prepare_salon(store: &Store, source: &str) -> anyhow::Result<()> {
+    store.register_salon(SALON, INWINK_EVENT).await?;
+    store.import_mask(SALON, &mask(), source).await?;
+    Ok(())
+}
+
 /// The mask of [`SALON`]: every product of the histories mapped.
 pub fn mask() -> Mask {
     let rows: Vec<MaskRow> = PRODUCTS

@@ -2829,14 +2829,7 @@ async fn projection_namespace(
     seed: u64,
 ) -> TestNamespace {
     let ns = TestNamespace::new(tag).await;
-    ns.store
-        .register_salon(projection::SALON, projection::INWINK_EVENT)
-        .await
-        .unwrap();
-    ns.store
-        .import_mask(projection::SALON, &projection::mask(), "test")
-        .await
-        .unwrap();
+    projection::prepare_salon(&ns.store, "test").await.unwrap();
     projector_consumer_with_short_ack_wait(&ns).await;
     publish_shuffled_with_duplicates(&ns.bus, events, 10, seed)
         .await
