@@ -23,7 +23,7 @@
 //! closed.
 
 use crate::data::{self, EVENT, INWINK_EVENT_ID};
-use crate::project::{mib, read_stdin_line, vm_hwm_kib};
+use crate::project::{mib, read_stdin_line, run_measured_child};
 use crate::report::{Report, rate, rate_line};
 use anyhow::Context;
 use clap::Parser;
@@ -34,11 +34,9 @@ use pxsync_inwink::{InwinkClient, InwinkConfig, Secret};
 use pxsync_store::Store;
 use pxsync_test_support::{Http, TestNamespace, database_url, nats_url};
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Orders of the convergence run (the figure).
 pub const CONVERGE_ORDERS: usize = 2_000;
@@ -312,53 +310,30 @@ struct ChildRun {
 
 /// Runs the emitter in a child process until `orders` orders are done; reads its `VmHWM`.
 async fn emit_in_child(ns: &Namespace, inwink: &str, orders: usize) -> anyhow::Result<ChildRun> {
-    let exe = std::env::current_exe().context("find this executable")?;
-    let mut child = tokio::process::Command::new(exe)
-        .args([
+    let orders_text = orders.to_string();
+    let run = run_measured_child(
+        "emitter",
+        &[
             CHILD,
             "--namespace",
             ns.as_str(),
             "--inwink",
             inwink,
             "--orders",
-            &orders.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the emitter child")?;
-    let pid = child.id().context("the emitter child has no pid")?;
-    let mut stdin = child.stdin.take().context("the child's stdin")?;
-    let mut lines = BufReader::new(child.stdout.take().context("the child's stdout")?).lines();
-    let ready = lines.next_line().await?.unwrap_or_default();
-    anyhow::ensure!(ready == "ready", "unexpected line from the child: {ready}");
-    let idle_kib = vm_hwm_kib(pid)?;
-    stdin.write_all(b"go\n").await?;
-    stdin.flush().await?;
-    let done = tokio::time::timeout(CHILD_TIMEOUT + Duration::from_secs(30), lines.next_line())
-        .await
-        .context("the emitter child did not finish")??
-        .unwrap_or_default();
-    anyhow::ensure!(
-        done.starts_with("done "),
-        "the emitter child stopped before it was done (its error is above)"
-    );
-    let peak_kib = vm_hwm_kib(pid)?;
-    drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .context("the emitter child did not exit")??;
-    anyhow::ensure!(status.success(), "the emitter child failed: {status}");
-    let secs = done
+            &orders_text,
+        ],
+        CHILD_TIMEOUT + Duration::from_secs(30),
+    )
+    .await?;
+    let secs = run
+        .done
         .strip_prefix("done ")
         .and_then(|s| s.parse::<f64>().ok())
-        .with_context(|| format!("unexpected line from the child: {done}"))?;
+        .with_context(|| format!("unexpected line from the child: {}", run.done))?;
     Ok(ChildRun {
         elapsed: Duration::from_secs_f64(secs),
-        idle_kib,
-        peak_kib,
+        idle_kib: run.idle_kib,
+        peak_kib: run.peak_kib,
     })
 }
 

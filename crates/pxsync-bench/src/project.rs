@@ -210,30 +210,64 @@ struct ChildRun {
 
 /// Runs the projection in a child process and reads its memory high-water mark.
 async fn project_in_child(ns: &Namespace, n: usize) -> anyhow::Result<ChildRun> {
+    let n_text = n.to_string();
+    let run = run_measured_child(
+        "projection",
+        &[CHILD, "--namespace", ns.as_str(), "--orders", &n_text],
+        child_timeout(n) + Duration::from_secs(30),
+    )
+    .await?;
+    let mut parts = run.done.split_whitespace();
+    let (Some("done"), Some(secs), Some(logged)) = (parts.next(), parts.next(), parts.next())
+    else {
+        anyhow::bail!("unexpected line from the child: {}", run.done);
+    };
+    Ok(ChildRun {
+        elapsed: Duration::from_secs_f64(secs.parse()?),
+        logged: logged.parse()?,
+        idle_kib: run.idle_kib,
+        peak_kib: run.peak_kib,
+    })
+}
+
+/// What a measured child said when done, and its `VmHWM` before and after its work.
+pub(crate) struct MeasuredChild {
+    /// Its `done …` line.
+    pub done: String,
+    pub idle_kib: u64,
+    pub peak_kib: u64,
+}
+
+/// Runs this executable with `args` as a measured child (`what` names it in errors): waits for
+/// its `ready` line, reads its `VmHWM`, sends `go`, waits up to `done_wait` for its `done …`
+/// line, reads its `VmHWM` again, closes its stdin and waits for a successful exit.
+pub(crate) async fn run_measured_child(
+    what: &str,
+    args: &[&str],
+    done_wait: Duration,
+) -> anyhow::Result<MeasuredChild> {
     let exe = std::env::current_exe().context("find this executable")?;
     let mut child = tokio::process::Command::new(exe)
-        .args([
-            CHILD,
-            "--namespace",
-            ns.as_str(),
-            "--orders",
-            &n.to_string(),
-        ])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .context("start the projection child")?;
-    let pid = child.id().context("the projection child has no pid")?;
+        .with_context(|| format!("start the {what} child"))?;
+    let pid = child
+        .id()
+        .with_context(|| format!("the {what} child has no pid"))?;
     let mut stdin = child.stdin.take().context("the child's stdin")?;
     let mut lines = BufReader::new(child.stdout.take().context("the child's stdout")?).lines();
-    let mut next = async |what: &str, wait: Duration| -> anyhow::Result<String> {
+    let mut next = async |line: &str, wait: Duration| -> anyhow::Result<String> {
         match tokio::time::timeout(wait, lines.next_line()).await {
-            Ok(Ok(Some(line))) => Ok(line),
-            Ok(Ok(None)) => anyhow::bail!("the projection child exited before {what}"),
-            Ok(Err(e)) => Err(e).context("read the projection child's output"),
-            Err(_) => anyhow::bail!("the projection child did not say {what} in {wait:?}"),
+            Ok(Ok(Some(text))) => Ok(text),
+            Ok(Ok(None)) => {
+                anyhow::bail!("the {what} child exited before {line} (its error is above)")
+            }
+            Ok(Err(e)) => Err(e).with_context(|| format!("read the {what} child's output")),
+            Err(_) => anyhow::bail!("the {what} child did not say {line} in {wait:?}"),
         }
     };
     let ready = next("ready", Duration::from_secs(60)).await?;
@@ -241,21 +275,19 @@ async fn project_in_child(ns: &Namespace, n: usize) -> anyhow::Result<ChildRun> 
     let idle_kib = vm_hwm_kib(pid)?;
     stdin.write_all(b"go\n").await?;
     stdin.flush().await?;
-    let done = next("done", child_timeout(n) + Duration::from_secs(30)).await?;
+    let done = next("done", done_wait).await?;
+    anyhow::ensure!(
+        done.starts_with("done "),
+        "unexpected line from the {what} child: {done}"
+    );
     let peak_kib = vm_hwm_kib(pid)?;
     drop(stdin);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
-        .context("the projection child did not exit")??;
-    anyhow::ensure!(status.success(), "the projection child failed: {status}");
-    let mut parts = done.split_whitespace();
-    let (Some("done"), Some(secs), Some(logged)) = (parts.next(), parts.next(), parts.next())
-    else {
-        anyhow::bail!("unexpected line from the child: {done}");
-    };
-    Ok(ChildRun {
-        elapsed: Duration::from_secs_f64(secs.parse()?),
-        logged: logged.parse()?,
+        .with_context(|| format!("the {what} child did not exit"))??;
+    anyhow::ensure!(status.success(), "the {what} child failed: {status}");
+    Ok(MeasuredChild {
+        done,
         idle_kib,
         peak_kib,
     })
