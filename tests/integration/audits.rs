@@ -180,7 +180,7 @@ async fn a_replay_of_2000_orders_equals_the_live_state_and_the_log_holds_no_pers
     let c = ns.store.client().await.unwrap();
     let clear: i64 = c
         .query_one(
-            "SELECT count(*) FROM event_log WHERE payload::text LIKE '%alice%' OR payload::text LIKE '%Durand%' OR payload::text LIKE '%23 45%'",
+            "SELECT count(*) FROM event_log, convert_from(payload, 'UTF8') AS p(text) WHERE p.text LIKE '%alice%' OR p.text LIKE '%Durand%' OR p.text LIKE '%23 45%'",
             &[],
         )
         .await

@@ -123,7 +123,7 @@ async fn the_event_log_is_append_only_and_tampering_is_found() {
     client
         .batch_execute(
             "ALTER TABLE event_log DISABLE TRIGGER event_log_no_update;
-             UPDATE event_log SET payload = jsonb_set(payload, '{data,snapshot,lines,0,quantity}', '1000')
+             UPDATE event_log SET payload = convert_to(jsonb_set(convert_from(payload, 'UTF8')::jsonb, '{data,snapshot,lines,0,quantity}', '1000')::text, 'UTF8')
                WHERE order_id = 'ord_B' AND revision = 2;
              ALTER TABLE event_log ENABLE TRIGGER event_log_no_update;",
         )
@@ -583,5 +583,88 @@ async fn a_projector_stopped_while_behind_stops_and_loses_nothing() {
             want.order_id
         );
     }
+    ns.cleanup().await;
+}
+
+/// A log written before V12 (jsonb payloads, chain hashes over their canonical JSON) is
+/// converted in place: its chains still verify, its events read back unchanged, and new
+/// events extend the same chains in the new format.
+#[tokio::test]
+async fn a_log_written_as_jsonb_before_v12_still_verifies_and_extends() {
+    let ns = TestNamespace::new("upgrade_v12").await;
+    ns.store.drop_namespace().await.unwrap();
+    ns.store.migrate_up_to(11).await.unwrap();
+    import_mask(&ns).await;
+    let events = history(&["ord_U"], 3);
+    let (old, new) = events.split_at(2);
+    let client = ns.store.client().await.unwrap();
+    let mut prev: Option<String> = None;
+    for e in old {
+        // As the V11 projector stored them: the canonical JSON (sorted keys) as jsonb, format 2.
+        let stored: Value = serde_json::from_slice(&pxsync_core::event::encode(e)).unwrap();
+        let canonical = serde_json::to_string(&stored).unwrap();
+        let hash = pxsync_store::chain_hash(prev.as_deref(), canonical.as_bytes());
+        client
+            .execute(
+                "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
+                                        updated_at, recorded_at, payload, prev_hash, hash, payload_format)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, 2)",
+                &[
+                    &e.event_id,
+                    &e.kind().as_str(),
+                    &(e.schema_version as i32),
+                    &e.planexpo_event,
+                    &e.order_id,
+                    &(e.revision as i64),
+                    &e.updated_at.datetime(),
+                    &e.recorded_at.datetime(),
+                    &canonical,
+                    &prev,
+                    &hash,
+                ],
+            )
+            .await
+            .unwrap();
+        prev = Some(hash);
+    }
+    client
+        .execute(
+            "INSERT INTO chain_heads (planexpo_event, order_id, hash) VALUES ($1, 'ord_U', $2)",
+            &[&EVENT, &prev],
+        )
+        .await
+        .unwrap();
+    drop(client);
+
+    ns.store.migrate().await.unwrap();
+    assert_eq!(ns.store.verify_chains().await.unwrap(), None);
+    ns.store.project_batch(new, "s", 3).await.unwrap();
+    assert_eq!(
+        ns.store.verify_chains().await.unwrap(),
+        None,
+        "the new event extends the converted chain"
+    );
+    let logged = ns
+        .store
+        .logged_events(pxsync_store::EventFilter::default())
+        .await
+        .unwrap();
+    let read: Vec<EventEnvelope> = logged.into_iter().map(|l| l.event.unwrap()).collect();
+    assert_eq!(read, events, "every event reads back as it was published");
+    let formats: Vec<i16> = ns
+        .store
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT payload_format FROM event_log ORDER BY position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(formats, [2, 2, 3]);
     ns.cleanup().await;
 }

@@ -129,7 +129,8 @@ async fn raw_read(store: &Store, payloads: Payloads) -> anyhow::Result<(usize, D
             .iter()
             .filter(|r| match payloads {
                 Payloads::Received => r.get::<_, Undecoded>(1).0 > 0,
-                Payloads::ParsedToValue => r.get::<_, serde_json::Value>(1).is_object(),
+                Payloads::ParsedToValue => serde_json::from_slice::<serde_json::Value>(r.get(1))
+                    .is_ok_and(|v| v.is_object()),
             })
             .count();
     }

@@ -14,6 +14,7 @@ use crate::personal::{contact_of, open_contact};
 use crate::{Ctx, Result, Store, chain_hash};
 use pxsync_core::event::{DecodeError, EventEnvelope, decode_value, encode};
 use serde_json::Value;
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -151,27 +152,34 @@ impl EventCursor {
     }
 }
 
-/// The bytes an event's chain hash covers: the stored payload's canonical JSON (format 2), or
-/// the re-encoded envelope of an event logged in clear before V7 (format 1).
-fn chain_input(payload: &Value, format: i16) -> Vec<u8> {
-    if format >= 2 {
-        serde_json::to_vec(payload).unwrap_or_default()
-    } else {
-        decode_value(payload.clone())
-            .map(|e| encode(&e))
-            .unwrap_or_default()
+/// The bytes an event's chain hash covers: the stored bytes themselves (format 3), the stored
+/// payload's canonical JSON (format 2: logged as jsonb before V12, whose text form is not the
+/// bytes that were hashed), or the re-encoded envelope of an event logged in clear before V7
+/// (format 1).
+fn chain_input<'a>(stored: &'a [u8], payload: &Value, format: i16) -> Cow<'a, [u8]> {
+    match format {
+        3.. => Cow::Borrowed(stored),
+        2 => Cow::Owned(serde_json::to_vec(payload).unwrap_or_default()),
+        _ => Cow::Owned(
+            decode_value(payload.clone())
+                .map(|e| encode(&e))
+                .unwrap_or_default(),
+        ),
     }
 }
 
 fn open_row(r: tokio_postgres::Row, check_chain: bool) -> LoggedEvent {
     let prev_hash: Option<String> = r.get(5);
     let hash: String = r.get(6);
-    let mut payload: Value = r.get(7);
+    let stored: &[u8] = r.get(7);
     let format: i16 = r.get(8);
     let key: Option<Vec<u8>> = r.get(9);
     let event_id: Uuid = r.get(1);
+    // Bytes that are not JSON read as `null`, which decodes as an undecodable event (and fails
+    // its chain check): a reader reports them, it never stops on them.
+    let mut payload: Value = serde_json::from_slice(stored).unwrap_or(Value::Null);
     let hash_matches = check_chain
-        .then(|| chain_hash(prev_hash.as_deref(), &chain_input(&payload, format)) == hash);
+        .then(|| chain_hash(prev_hash.as_deref(), &chain_input(stored, &payload, format)) == hash);
     let erased = contact_of(&mut payload)
         .is_some_and(|contact| open_contact(contact, key.as_deref(), event_id));
     LoggedEvent {

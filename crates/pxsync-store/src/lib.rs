@@ -203,6 +203,16 @@ impl Store {
     /// Creates the schema and runs the embedded migrations, under the namespace's advisory lock
     /// so that replicas starting together do not race. Idempotent.
     pub async fn migrate(&self) -> Result<()> {
+        self.migrate_to(None).await
+    }
+
+    /// As [`Store::migrate`], stopping at `version` (upgrade tests: a schema as an older
+    /// release left it, then [`Store::migrate`]).
+    pub async fn migrate_up_to(&self, version: i32) -> Result<()> {
+        self.migrate_to(Some(version)).await
+    }
+
+    async fn migrate_to(&self, target: Option<i32>) -> Result<()> {
         let mut client = self.client().await?;
         let key = self.ns.lock_key("migrate");
         client
@@ -215,7 +225,10 @@ impl Store {
                 .await
                 .ctx("create the schema")?;
             let c: &mut tokio_postgres::Client = &mut client;
-            let runner = embedded::migrations::runner();
+            let mut runner = embedded::migrations::runner();
+            if let Some(v) = target {
+                runner = runner.set_target(refinery::Target::Version(v));
+            }
             apply_late_migrations(c, &runner).await?;
             runner
                 .run_async(c)

@@ -191,7 +191,7 @@ impl Store {
             let canonical = serde_json::to_vec(&stored).unwrap_or_default();
             let prev = heads.get(key).filter(|h| !h.is_empty()).cloned();
             let hash = chain_hash(prev.as_deref(), &canonical);
-            rows.push(e, JsonBytes(canonical), person, prev, hash.clone());
+            rows.push(e, canonical, person, prev, hash.clone());
             heads.insert(key.clone(), hash);
         }
         let (hk_e, hk_o, hk_h) = {
@@ -351,7 +351,7 @@ struct EventRows {
     updated: Vec<OffsetDateTime>,
     recorded: Vec<OffsetDateTime>,
     traces: Vec<Option<String>>,
-    payloads: Vec<JsonBytes>,
+    payloads: Vec<Vec<u8>>,
     persons: Vec<Option<Uuid>>,
     prevs: Vec<Option<String>>,
     hashes: Vec<String>,
@@ -361,7 +361,7 @@ impl EventRows {
     fn push(
         &mut self,
         e: &EventEnvelope,
-        stored: JsonBytes,
+        stored: Vec<u8>,
         person: Option<Uuid>,
         prev: Option<String>,
         hash: String,
@@ -385,8 +385,8 @@ impl EventRows {
         tx.execute(
             "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
                                     updated_at, recorded_at, traceparent, payload, prev_hash, hash, person_id, payload_format)
-             SELECT t.*, 2::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
-                                  $7::timestamptz[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::uuid[]) AS t
+             SELECT t.*, 3::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
+                                  $7::timestamptz[], $8::timestamptz[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::uuid[]) AS t
              ON CONFLICT (event_id) DO NOTHING",
             &[
                 &self.ids,

@@ -254,6 +254,9 @@ pub struct ProjectorArgs {
     /// Messages per fetched batch, and so per Postgres transaction.
     #[arg(id = "projector_batch", long = "projector-batch", env = "PXSYNC_PROJECTOR_BATCH", default_value_t = crate::projector::DEFAULT_BATCH, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=5000), usize::from))]
     pub batch: usize,
+    /// Batches projected at once, each in its own transaction and connection.
+    #[arg(id = "projector_transactions", long = "projector-transactions", env = "PXSYNC_PROJECTOR_TRANSACTIONS", default_value_t = crate::projector::DEFAULT_TRANSACTIONS, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u8).range(1..=8), usize::from))]
+    pub transactions: usize,
     /// Test only: a fault hook that makes the process exit at one point of its first batch
     /// (`projector:after-fetch`, `projector:after-commit`). Inert unless set; never set it in a
     /// deployment.
@@ -265,6 +268,7 @@ impl ProjectorArgs {
     pub fn settings(&self) -> crate::projector::ProjectorSettings {
         crate::projector::ProjectorSettings {
             batch: self.batch,
+            transactions: self.transactions,
             fault: self.fault,
             ..Default::default()
         }

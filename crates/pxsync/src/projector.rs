@@ -17,6 +17,7 @@ use anyhow::Context;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use pxsync_bus::{Bus, Message, StreamSettings};
 use pxsync_core::event::{DecodeError, EventEnvelope, decode};
 use pxsync_store::Store;
@@ -29,6 +30,8 @@ pub struct ProjectorSettings {
     /// Messages per fetched batch, and so per transaction.
     pub batch: usize,
     pub fetch_wait: Duration,
+    /// Batches projected at once, each in its own transaction (and connection).
+    pub transactions: usize,
     /// Delay before an event of a newer schema version is offered again.
     pub newer_schema_delay: Duration,
     /// Delay before an event of an order behind a dead letter is offered again.
@@ -42,11 +45,16 @@ pub struct ProjectorSettings {
 /// wait (30 s) even on a loaded machine.
 pub const DEFAULT_BATCH: usize = 500;
 
+/// Batches in their transaction at once: two keep both this process and Postgres busy (one
+/// batch's statements run while the next is prepared); more only queue on the same cores.
+pub const DEFAULT_TRANSACTIONS: usize = 2;
+
 impl Default for ProjectorSettings {
     fn default() -> Self {
         ProjectorSettings {
             batch: DEFAULT_BATCH,
             fetch_wait: Duration::from_millis(500),
+            transactions: DEFAULT_TRANSACTIONS,
             newer_schema_delay: Duration::from_secs(30),
             held_delay: Duration::from_secs(5),
             fault: None,
@@ -124,29 +132,54 @@ pub async fn run(
         handover,
         shutdown.clone(),
     ));
+    // Up to `settings.transactions` batches are projected at once, each in its own transaction
+    // and on its own connection: while Postgres runs one batch's statements, this process
+    // prepares the next one. Two batches in flight are two projectors as far as the store is
+    // concerned (orders serialised by their chain-head locks, the checkpoint only moving
+    // forward), and each batch is acknowledged after its own commit.
+    let mut in_flight = FuturesUnordered::new();
     let mut failures = 0u32;
     loop {
-        let batch = tokio::select! {
-            b = batches.recv() => b,
-            _ = shutdown.wait() => None,
-        };
-        let Some(batch) = batch else { break };
-        if settings.fault == Some(Fault::AfterFetch) {
-            Fault::AfterFetch.strike();
-        }
-        match project(&store, &stream_name, &settings, batch).await {
-            Ok(()) => failures = 0,
-            Err(e) => {
-                failures += 1;
-                // Nothing acknowledged: JetStream redelivers after ack_wait; back off meanwhile.
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "batch not projected; it will be redelivered"
-                );
-                shutdown
-                    .sleep(Duration::from_millis(200 * 2u64.pow(failures.min(5))))
-                    .await;
+        tokio::select! {
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+                match result {
+                    Ok(()) => failures = 0,
+                    Err(e) => {
+                        failures += 1;
+                        // Nothing acknowledged: JetStream redelivers after ack_wait. The next
+                        // batch waits before it starts.
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "batch not projected; it will be redelivered"
+                        );
+                    }
+                }
             }
+            batch = batches.recv(), if in_flight.len() < settings.transactions.max(1) => {
+                let Some(batch) = batch else { break };
+                if settings.fault == Some(Fault::AfterFetch) {
+                    Fault::AfterFetch.strike();
+                }
+                let backoff = (failures > 0)
+                    .then(|| Duration::from_millis(200 * 2u64.pow(failures.min(5))));
+                let (store, stream_name, settings, shutdown) = (&store, &stream_name, &settings, &shutdown);
+                in_flight.push(async move {
+                    if let Some(delay) = backoff {
+                        shutdown.sleep(delay).await;
+                    }
+                    project(store, stream_name, settings, batch).await
+                });
+            }
+            _ = shutdown.wait() => break,
+        }
+    }
+    // Batches already in their transaction finish (and are acknowledged).
+    while let Some(result) = in_flight.next().await {
+        if let Err(e) = result {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "batch not projected; it will be redelivered"
+            );
         }
     }
     // What was fetched ahead and not projected goes back at once, for another projector. Closing

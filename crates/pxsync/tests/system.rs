@@ -3185,7 +3185,7 @@ async fn replay_and_erase_processes_write_nothing_to_inwink() {
     );
     let in_log: i64 = client
         .query_one(
-            "SELECT count(*) FROM event_log WHERE position($1 in lower(payload::text)) > 0",
+            "SELECT count(*) FROM event_log WHERE position($1 in lower(convert_from(payload, 'UTF8'))) > 0",
             &[&key],
         )
         .await
