@@ -141,7 +141,12 @@ where
 
 /// The live order_state (or a shadow copy) as comparable rows.
 async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
-    four_columns(store, table, "order_id, revision, state, desired").await
+    four_columns(
+        store,
+        table,
+        "order_id, revision, json_of(state), json_of(desired)",
+    )
+    .await
 }
 
 /// The columns of order_state derived from the desired state (e-mail key, updated_at as text,
@@ -410,7 +415,7 @@ async fn an_erased_person_reads_as_erased_and_replays_audits_and_chains_still_ru
     let shadow_email: String = c
         .query_one(
             &format!(
-                "SELECT state->'snapshot'->'contact'->>'email' FROM {into}.order_state WHERE order_id = 'ord_00001'"
+                "SELECT json_of(state)->'snapshot'->'contact'->>'email' FROM {into}.order_state WHERE order_id = 'ord_00001'"
             ),
             &[],
         )

@@ -586,11 +586,12 @@ async fn a_projector_stopped_while_behind_stops_and_loses_nothing() {
     ns.cleanup().await;
 }
 
-/// A log written before V12 (jsonb payloads, chain hashes over their canonical JSON) is
-/// converted in place: its chains still verify, its events read back unchanged, and new
-/// events extend the same chains in the new format.
+/// A log written before V12 (jsonb payloads, chain hashes over their canonical JSON) and order
+/// states written before V13 (jsonb) are converted in place: the chains still verify, events
+/// and states read back unchanged, a replay equals them, and new events extend the same chains
+/// in the new format.
 #[tokio::test]
-async fn a_log_written_as_jsonb_before_v12_still_verifies_and_extends() {
+async fn a_log_and_states_written_as_jsonb_before_v12_still_verify_and_extend() {
     let ns = TestNamespace::new("upgrade_v12").await;
     ns.store.drop_namespace().await.unwrap();
     ns.store.migrate_up_to(11).await.unwrap();
@@ -634,10 +635,48 @@ async fn a_log_written_as_jsonb_before_v12_still_verifies_and_extends() {
         )
         .await
         .unwrap();
+    // And its state as jsonb (before V13).
+    let mut state = pxsync_core::fold::OrderState::default();
+    for e in old {
+        pxsync_core::fold::fold(&mut state, e);
+    }
+    let desired = pxsync_core::desired::desired_order(&state, &banner_mask("Banner", "iw-banner"));
+    client
+        .execute(
+            "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired)
+             VALUES ($1, 'ord_U', $2, $3::text::jsonb, $4::text::jsonb)",
+            &[
+                &EVENT,
+                &(state.revision() as i64),
+                &serde_json::to_string(&state).unwrap(),
+                &desired.as_ref().map(|d| serde_json::to_string(d).unwrap()),
+            ],
+        )
+        .await
+        .unwrap();
     drop(client);
 
     ns.store.migrate().await.unwrap();
     assert_eq!(ns.store.verify_chains().await.unwrap(), None);
+    let (read_state, read_desired) = ns.store.order_state(EVENT, "ord_U").await.unwrap().unwrap();
+    assert_eq!(read_state, state, "the converted state reads back");
+    assert_eq!(
+        read_desired,
+        desired.map(|d| serde_json::to_value(d).unwrap())
+    );
+    let into = format!("{}_replayed", ns.ns.schema());
+    let replay = pxsync_store::ReplayOptions {
+        planexpo_event: Some(EVENT.into()),
+        until: None,
+        into: into.clone(),
+    };
+    let report = ns.store.replay(&replay, |_, _| {}).await.unwrap();
+    assert_eq!(report.orders, 1);
+    assert!(
+        report.differences.is_empty(),
+        "the converted state equals its replay: {:?}",
+        report.differences
+    );
     ns.store.project_batch(new, "s", 3).await.unwrap();
     assert_eq!(
         ns.store.verify_chains().await.unwrap(),
@@ -666,5 +705,14 @@ async fn a_log_written_as_jsonb_before_v12_still_verifies_and_extends() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(formats, [2, 2, 3]);
+    let report = ns.store.replay(&replay, |_, _| {}).await.unwrap();
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    ns.store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(&format!("DROP SCHEMA {into} CASCADE"))
+        .await
+        .unwrap();
     ns.cleanup().await;
 }

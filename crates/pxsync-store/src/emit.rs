@@ -1,7 +1,7 @@
 //! The emitter's side: the work queue (claimed with `FOR UPDATE SKIP LOCKED`), the reconcile
 //! context of one order, and the records of what inwink holds.
 
-use crate::{Ctx, Result, Store, from_json, to_json};
+use crate::{Ctx, Result, Store, from_json, from_json_bytes, to_json};
 use pxsync_core::desired::{DesiredOrder, DesiredParticipant, winning_participant};
 use pxsync_core::plan::{ParticipantRecord, PartnerRecord, PartnerWrite};
 use std::collections::BTreeMap;
@@ -226,8 +226,8 @@ impl Store {
             .await
             .ctx("read the desired state")?;
         let desired: Option<DesiredOrder> = row
-            .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
-            .map(|v| from_json("order_state.desired", v))
+            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0))
+            .map(|v| from_json_bytes("order_state.desired", &v))
             .transpose()?;
         let email_key = desired
             .as_ref()
@@ -242,7 +242,7 @@ impl Store {
                     .await
                     .ctx("read the orders sharing the contact")?
                     .into_iter()
-                    .map(|r| from_json("order_state.desired", r.get(0)))
+                    .map(|r| from_json_bytes("order_state.desired", r.get(0)))
                     .collect::<Result<_>>()?;
                 winning_participant(sharing.iter().filter(|d| d.publish))
                     .or_else(|| winning_participant(&sharing))

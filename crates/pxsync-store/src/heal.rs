@@ -171,10 +171,10 @@ impl Store {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT o.order_id, o.desired->'partner'->>'name' FROM order_state o
+                "SELECT o.order_id, d.partner->>'name'
+                 FROM order_state o CROSS JOIN LATERAL (SELECT json_of(o.desired)->'partner') AS d(partner)
                  LEFT JOIN applied_partners a ON a.planexpo_event = o.planexpo_event AND a.order_id = o.order_id
-                 WHERE o.planexpo_event = $1 AND o.desired->'partner' IS NOT NULL
-                   AND jsonb_typeof(o.desired->'partner') = 'object' AND a.partner_id IS NULL",
+                 WHERE o.planexpo_event = $1 AND jsonb_typeof(d.partner) = 'object' AND a.partner_id IS NULL",
                 &[&ev],
             )
             .await

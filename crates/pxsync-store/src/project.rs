@@ -2,7 +2,7 @@
 //! checkpoint, all in one commit per fetched batch.
 
 use crate::personal::{contact_of, email_digest, person_keys, seal_contact};
-use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json};
+use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json_bytes};
 use pxsync_core::desired::desired_order;
 use pxsync_core::event::{EventEnvelope, encode};
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
@@ -11,7 +11,7 @@ use ring::rand::SystemRandom;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
-use tokio_postgres::types::{IsNull, Json, ToSql, Type, accepts, to_sql_checked};
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 /// What one projected batch did.
@@ -210,7 +210,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     (r.get(0), r.get(1)),
-                    json_column(r, 2, "order_state.state")?,
+                    from_json_bytes("order_state.state", r.get(2))?,
                 ))
             })
             .collect::<Result<_>>()?;
@@ -299,8 +299,16 @@ impl Store {
             )
             .await
             .ctx("read the order state")?;
-        row.map(|r| Ok((from_json("order_state.state", r.get(0))?, r.get(1))))
-            .transpose()
+        row.map(|r| {
+            let desired: Option<&[u8]> = r.get(1);
+            Ok((
+                from_json_bytes("order_state.state", r.get(0))?,
+                desired
+                    .map(|d| from_json_bytes("order_state.desired", d))
+                    .transpose()?,
+            ))
+        })
+        .transpose()
     }
 
     /// How many events the log holds (optionally for one salon).
@@ -416,8 +424,8 @@ pub(crate) struct StateRows {
     ev: Vec<String>,
     order: Vec<String>,
     revision: Vec<i64>,
-    state: Vec<JsonBytes>,
-    desired: Vec<Option<JsonBytes>>,
+    state: Vec<Vec<u8>>,
+    desired: Vec<Option<Vec<u8>>>,
     parent: Vec<Option<String>>,
     email: Vec<Option<String>>,
     updated: Vec<Option<OffsetDateTime>>,
@@ -437,21 +445,21 @@ impl StateRows {
         desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
     ) {
-        self.push_row(key, state, desired.map(JsonBytes::of), desired, traceparent);
+        self.push_row(key, state, desired.map(json_bytes), desired, traceparent);
     }
 
     fn push_row(
         &mut self,
         key: &OrderKey,
         state: &OrderState,
-        desired_json: Option<JsonBytes>,
+        desired_json: Option<Vec<u8>>,
         desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
     ) {
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
         self.revision.push(state.revision() as i64);
-        self.state.push(JsonBytes::of(state));
+        self.state.push(json_bytes(state));
         self.desired.push(desired_json);
         self.parent
             .push(desired.and_then(|d| d.parent_order_id.clone()));
@@ -482,7 +490,7 @@ impl StateRows {
         client
             .execute(
             &format!("INSERT INTO {table} (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
              ON CONFLICT (planexpo_event, order_id) DO UPDATE SET
                 revision = EXCLUDED.revision, state = EXCLUDED.state, desired = EXCLUDED.desired,
                 parent_order_id = EXCLUDED.parent_order_id, email_key = EXCLUDED.email_key, updated_at = EXCLUDED.updated_at,
@@ -509,33 +517,10 @@ fn json_column<T: serde::de::DeserializeOwned>(
         })
 }
 
-/// JSON already serialised, sent as `json`/`jsonb` without going through `serde_json::Value`
-/// again (the event payload is serialised once, for its hash and for the insert).
-#[derive(Debug)]
-pub(crate) struct JsonBytes(Vec<u8>);
-
-impl JsonBytes {
-    fn of<T: serde::Serialize + ?Sized>(v: &T) -> JsonBytes {
-        JsonBytes(serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec()))
-    }
-}
-
-impl ToSql for JsonBytes {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            // The jsonb binary format: a version byte, then the JSON text.
-            out.extend_from_slice(&[1]);
-        }
-        out.extend_from_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    accepts!(JSON, JSONB);
-    to_sql_checked!();
+/// A value as the JSON bytes `order_state` stores (`bytea`), serialised once, straight from
+/// the typed value.
+pub(crate) fn json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
 }
 
 /// The purpose of a salon's mask lock: held exclusively by a mask import, shared by every

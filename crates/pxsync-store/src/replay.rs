@@ -13,7 +13,8 @@
 //!   person Planexpo still has; the comparison erases them the same way first.
 
 use crate::personal::erase_contact;
-use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, Until, from_json, to_json};
+use crate::project::json_bytes;
+use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, Until, from_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
 use pxsync_core::mask::Mask;
@@ -225,8 +226,8 @@ impl Store {
                     &r.key.0,
                     &r.key.1,
                     &r.revision,
-                    &r.state_json,
-                    &r.desired_json,
+                    &r.state_bytes,
+                    &r.desired_bytes,
                     &r.parent_order_id,
                     &r.email_key,
                     &r.updated_at,
@@ -249,8 +250,9 @@ struct ShadowRow {
     key: OrderKey,
     erased: bool,
     revision: i64,
-    state_json: serde_json::Value,
-    desired_json: Option<serde_json::Value>,
+    /// The stored bytes, as the projector writes them.
+    state_bytes: Vec<u8>,
+    desired_bytes: Option<Vec<u8>>,
     parent_order_id: Option<String>,
     email_key: Option<String>,
     updated_at: Option<OffsetDateTime>,
@@ -262,8 +264,8 @@ impl ShadowRow {
         let desired = desired_order(&r.state, mask);
         ShadowRow {
             revision: r.state.revision() as i64,
-            state_json: to_json(&r.state),
-            desired_json: desired.as_ref().map(to_json),
+            state_bytes: json_bytes(&r.state),
+            desired_bytes: desired.as_ref().map(json_bytes),
             parent_order_id: desired.as_ref().and_then(|d| d.parent_order_id.clone()),
             email_key: desired
                 .as_ref()
@@ -326,8 +328,22 @@ async fn replay_inputs(
 
 struct LiveState {
     revision: i64,
-    state: serde_json::Value,
-    desired: Option<serde_json::Value>,
+    state: Vec<u8>,
+    desired: Option<Vec<u8>>,
+}
+
+/// Whether two stored JSON values are the same value: byte for byte (as the projector and the
+/// replay both write them), or else as JSON (values converted from jsonb by V13 are spaced
+/// differently). Bytes that are not JSON equal nothing but themselves.
+fn same_json(a: &[u8], b: &[u8]) -> bool {
+    a == b
+        || matches!(
+            (
+                serde_json::from_slice::<serde_json::Value>(a),
+                serde_json::from_slice::<serde_json::Value>(b),
+            ),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 async fn live_states(
@@ -373,15 +389,15 @@ fn compare(
             (Some(r), Some(l)) => {
                 let erased_live;
                 let (live_state, live_desired) = if r.erased
-                    && let Ok(mut s) = serde_json::from_value::<OrderState>(l.state.clone())
+                    && let Ok(mut s) = serde_json::from_slice::<OrderState>(&l.state)
                 {
                     if let Some(c) = s.snapshot.as_mut().and_then(|s| s.contact.as_mut()) {
                         erase_contact(c);
                     }
                     *erased_orders += 1;
                     erased_live = (
-                        to_json(&s),
-                        desired_order(&s, masks.of(&key.0)).map(|d| to_json(&d)),
+                        json_bytes(&s),
+                        desired_order(&s, masks.of(&key.0)).map(|d| json_bytes(&d)),
                     );
                     (&erased_live.0, &erased_live.1)
                 } else {
@@ -390,10 +406,14 @@ fn compare(
                 if r.revision != l.revision {
                     fields.push("revision");
                 }
-                if &r.state_json != live_state {
+                if !same_json(&r.state_bytes, live_state) {
                     fields.push("state");
                 }
-                if &r.desired_json != live_desired {
+                let desired_same = match (&r.desired_bytes, live_desired) {
+                    (Some(a), Some(b)) => same_json(a, b),
+                    (a, b) => a.is_none() && b.is_none(),
+                };
+                if !desired_same {
                     fields.push("desired");
                 }
             }

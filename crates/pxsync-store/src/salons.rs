@@ -1,6 +1,6 @@
 //! Salons (Planexpo events served), the go-live switch and the versioned masks.
 
-use crate::{Ctx, Result, Store, from_json, to_json};
+use crate::{Ctx, Result, Store, from_json, from_json_bytes, to_json};
 use pxsync_core::desired::desired_order;
 use pxsync_core::fold::OrderState;
 use pxsync_core::mask::{Mask, Remap};
@@ -212,8 +212,9 @@ impl Store {
             .ctx("read the fold states")?;
         for row in rows {
             let order_id: String = row.get(0);
-            let state: OrderState = from_json("order_state.state", row.get(1))?;
-            let desired = desired_order(&state, mask).map(|d| to_json(&d));
+            let state: OrderState = from_json_bytes("order_state.state", row.get(1))?;
+            let desired =
+                desired_order(&state, mask).map(|d| serde_json::to_vec(&d).unwrap_or_default());
             tx.execute(
                 "UPDATE order_state SET desired = $3 WHERE planexpo_event = $1 AND order_id = $2",
                 &[&planexpo_event, &order_id, &desired],
@@ -384,7 +385,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT order_id, coalesce(state->'snapshot'->>'status', '') FROM order_state WHERE planexpo_event = $1 ORDER BY order_id",
+                "SELECT order_id, coalesce(json_of(state)->'snapshot'->>'status', '') FROM order_state WHERE planexpo_event = $1 ORDER BY order_id",
                 &[&planexpo_event],
             )
             .await

@@ -125,7 +125,7 @@ impl Store {
             .collect();
         let rejected = c
             .query(
-                "SELECT order_id, state FROM order_state WHERE planexpo_event = $1 AND jsonb_array_length(state->'problems') > 0 ORDER BY order_id",
+                "SELECT order_id, state FROM order_state WHERE planexpo_event = $1 AND jsonb_array_length(json_of(state)->'problems') > 0 ORDER BY order_id",
                 &[&ev],
             )
             .await
@@ -133,7 +133,7 @@ impl Store {
             .into_iter()
             .filter_map(|r| {
                 let order_id: String = r.get(0);
-                let state: pxsync_core::fold::OrderState = serde_json::from_value(r.get(1)).ok()?;
+                let state: pxsync_core::fold::OrderState = serde_json::from_slice(r.get(1)).ok()?;
                 Some(
                     state
                         .current_problems()
@@ -158,7 +158,7 @@ impl Store {
         let unmapped = c
             .query(
                 "SELECT u->>'planexpo_product_id', max(u->>'product_name'), count(DISTINCT order_id)
-                 FROM order_state, jsonb_array_elements(desired->'unmapped') AS u
+                 FROM order_state, jsonb_array_elements(json_of(desired)->'unmapped') AS u
                  WHERE planexpo_event = $1 AND desired IS NOT NULL GROUP BY 1 ORDER BY 1",
                 &[&ev],
             )

@@ -186,7 +186,7 @@ pub async fn projected_state(store: &Store) -> anyhow::Result<ProjectedState> {
     event_ids.sort();
     let orders = client
         .query(
-            "SELECT o.order_id, o.revision, o.state, o.desired, o.traceparent, q.state
+            "SELECT o.order_id, o.revision, json_of(o.state), json_of(o.desired), o.traceparent, q.state
              FROM order_state o LEFT JOIN work_queue q USING (planexpo_event, order_id)
              ORDER BY o.planexpo_event, o.order_id",
             &[],
