@@ -325,7 +325,7 @@ pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
         store.clone(),
         bus.clone(),
         StreamSettings::default(),
-        ProjectorSettings::default(),
+        settings_from_env()?,
         shutdown,
     ));
     let deadline = started + child_timeout(n);
@@ -356,6 +356,21 @@ pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
     // The parent reads this process's memory now; it closes stdin when done.
     let _ = read_stdin_line().await;
     Ok(())
+}
+
+/// The default settings, or the batch and transactions of `PXSYNC_PROJECTOR_BATCH` and
+/// `PXSYNC_PROJECTOR_TRANSACTIONS` when set (to compare them; the report names the defaults).
+fn settings_from_env() -> anyhow::Result<ProjectorSettings> {
+    let mut settings = ProjectorSettings::default();
+    for (var, field) in [
+        ("PXSYNC_PROJECTOR_BATCH", &mut settings.batch),
+        ("PXSYNC_PROJECTOR_TRANSACTIONS", &mut settings.transactions),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            *field = v.parse().with_context(|| format!("{var}={v:?}"))?;
+        }
+    }
+    Ok(settings)
 }
 
 /// One line of stdin (empty at its end), read on a blocking thread.

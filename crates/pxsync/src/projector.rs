@@ -42,8 +42,11 @@ pub struct ProjectorSettings {
 
 /// The default batch: large enough that a transaction's fixed costs (round trips, the commit's
 /// WAL flush) are spread thin, small enough that a batch stays well inside the acknowledgement
-/// wait (30 s) even on a loaded machine.
-pub const DEFAULT_BATCH: usize = 500;
+/// wait (30 s) even on a loaded machine. Memory grows with batch x transactions (about 12 MiB
+/// per 500 events in flight: the decoded events, their rows, and the connection's buffers);
+/// 250 x 2 projected as fast as 500 x 2 (`make bench`, 400,000 events: 9,360 against 8,773
+/// events/s) at 35 MiB instead of 63 with 100,000 orders in state.
+pub const DEFAULT_BATCH: usize = 250;
 
 /// Batches in their transaction at once: two keep both this process and Postgres busy (one
 /// batch's statements run while the next is prepared); more only queue on the same cores.
@@ -271,7 +274,9 @@ async fn project(
         match decoded {
             Ok(e) => {
                 events.push(e);
-                to_ack.push(m);
+                // Only the acknowledgement is kept: the message's bytes are freed now, not
+                // after the commit.
+                to_ack.push(m.split().1);
             }
             Err(DecodeError::NewerSchema { found, kind }) => {
                 tracing::warn!(
