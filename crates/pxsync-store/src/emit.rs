@@ -226,8 +226,9 @@ impl Store {
             .await
             .ctx("read the desired state")?;
         let desired: Option<DesiredOrder> = row
-            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0))
-            .map(|v| from_json_bytes("order_state.desired", &v))
+            .as_ref()
+            .and_then(|r| r.get::<_, Option<&[u8]>>(0))
+            .map(|v| from_json_bytes("order_state.desired", v))
             .transpose()?;
         let email_key = desired
             .as_ref()

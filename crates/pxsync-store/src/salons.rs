@@ -213,8 +213,7 @@ impl Store {
         for row in rows {
             let order_id: String = row.get(0);
             let state: OrderState = from_json_bytes("order_state.state", row.get(1))?;
-            let desired =
-                desired_order(&state, mask).map(|d| serde_json::to_vec(&d).unwrap_or_default());
+            let desired = desired_order(&state, mask).map(|d| crate::project::json_bytes(&d));
             tx.execute(
                 "UPDATE order_state SET desired = $3 WHERE planexpo_event = $1 AND order_id = $2",
                 &[&planexpo_event, &order_id, &desired],

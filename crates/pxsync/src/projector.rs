@@ -147,14 +147,10 @@ pub async fn run(
             Some(result) = in_flight.next(), if !in_flight.is_empty() => {
                 match result {
                     Ok(()) => failures = 0,
+                    // The next batch waits before it starts.
                     Err(e) => {
                         failures += 1;
-                        // Nothing acknowledged: JetStream redelivers after ack_wait. The next
-                        // batch waits before it starts.
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "batch not projected; it will be redelivered"
-                        );
+                        not_projected(&e);
                     }
                 }
             }
@@ -179,10 +175,7 @@ pub async fn run(
     // Batches already in their transaction finish (and are acknowledged).
     while let Some(result) = in_flight.next().await {
         if let Err(e) = result {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "batch not projected; it will be redelivered"
-            );
+            not_projected(&e);
         }
     }
     // What was fetched ahead and not projected goes back at once, for another projector. Closing
@@ -193,6 +186,15 @@ pub async fn run(
         give_back(batch).await;
     }
     Ok(())
+}
+
+/// A batch whose transaction failed: nothing of it was acknowledged, so JetStream redelivers it
+/// after the acknowledgement wait.
+fn not_projected(e: &anyhow::Error) {
+    tracing::warn!(
+        error = format!("{e:#}"),
+        "batch not projected; it will be redelivered"
+    );
 }
 
 /// NAKs fetched messages that will not be projected here, so that they are redelivered at once.
