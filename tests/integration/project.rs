@@ -704,7 +704,11 @@ async fn a_log_and_states_written_as_jsonb_before_v12_still_verify_and_extend() 
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(formats, [2, 2, 3]);
+    assert_eq!(
+        formats,
+        [2, 2, 4],
+        "the new event is stored in today's format"
+    );
     let report = ns.store.replay(&replay, |_, _| {}).await.unwrap();
     assert!(report.differences.is_empty(), "{:?}", report.differences);
     ns.store

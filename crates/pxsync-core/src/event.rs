@@ -113,9 +113,10 @@ impl EventEnvelope {
     }
 }
 
-/// The JSON form (see `proto/events/envelope.schema.json`).
+/// The JSON form (see `proto/events/envelope.schema.json`), its data still unparsed: a
+/// `Value`, or the raw JSON text borrowed from the bytes.
 #[derive(Serialize, Deserialize)]
-struct WireEnvelope {
+struct WireEnvelope<D = serde_json::Value> {
     event_id: Uuid,
     kind: String,
     schema_version: u32,
@@ -127,7 +128,24 @@ struct WireEnvelope {
     recorded_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceparent: Option<String>,
-    data: serde_json::Value,
+    data: D,
+}
+
+/// An envelope's data not parsed yet.
+trait WireData: Sized {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error>;
+}
+
+impl WireData for serde_json::Value {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self)
+    }
+}
+
+impl WireData for &serde_json::value::RawValue {
+    fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.get())
+    }
 }
 
 /// Why bytes are not an event this build can fold.
@@ -211,13 +229,15 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             "schema_version 0 does not exist".into(),
         ));
     }
-    let wire: WireEnvelope = serde_json::from_slice(bytes).map_err(|e| {
-        DecodeError::Undecodable(format!(
-            "bad envelope of kind {} ({})",
-            header.kind,
-            e.classify_name()
-        ))
-    })?;
+    // The data is parsed once, straight into its type (no intermediate `Value`).
+    let wire: WireEnvelope<&serde_json::value::RawValue> =
+        serde_json::from_slice(bytes).map_err(|e| {
+            DecodeError::Undecodable(format!(
+                "bad envelope of kind {} ({})",
+                header.kind,
+                e.classify_name()
+            ))
+        })?;
     from_wire(wire)
 }
 
@@ -254,7 +274,8 @@ pub fn decode_value(value: serde_json::Value) -> Result<EventEnvelope, DecodeErr
     from_wire(wire)
 }
 
-fn from_wire(wire: WireEnvelope) -> Result<EventEnvelope, DecodeError> {
+/// The envelope from its wire form, its data parsed into the type its kind names.
+fn from_wire<D: WireData>(wire: WireEnvelope<D>) -> Result<EventEnvelope, DecodeError> {
     let bad_data = |e: serde_json::Error| {
         DecodeError::Undecodable(format!(
             "bad data of kind {} v{} ({})",
@@ -264,12 +285,8 @@ fn from_wire(wire: WireEnvelope) -> Result<EventEnvelope, DecodeError> {
         ))
     };
     let data = match wire.kind.as_str() {
-        "order.observed" => {
-            EventData::Observed(serde_json::from_value(wire.data).map_err(bad_data)?)
-        }
-        "order.rejected" => {
-            EventData::Rejected(serde_json::from_value(wire.data).map_err(bad_data)?)
-        }
+        "order.observed" => EventData::Observed(wire.data.parse().map_err(bad_data)?),
+        "order.rejected" => EventData::Rejected(wire.data.parse().map_err(bad_data)?),
         other => return Err(DecodeError::Undecodable(format!("unknown kind {other:?}"))),
     };
     Ok(EventEnvelope {

@@ -52,28 +52,44 @@ pub enum FoldOutcome {
 
 /// Folds one event into the state of its order.
 pub fn fold(state: &mut OrderState, event: &EventEnvelope) -> FoldOutcome {
+    if !is_newer(state, event) {
+        return FoldOutcome::Stale;
+    }
     match &event.data {
-        EventData::Observed(o) => {
-            let newer = state
-                .snapshot
-                .as_ref()
-                .is_none_or(|s| s.revision < o.snapshot.revision);
-            if newer {
-                state.snapshot = Some(o.snapshot.clone());
-                FoldOutcome::Changed
-            } else {
-                FoldOutcome::Stale
-            }
-        }
+        EventData::Observed(o) => state.snapshot = Some(o.snapshot.clone()),
         EventData::Rejected(r) => {
-            if event.revision > state.problems_revision {
-                state.problems_revision = event.revision;
-                state.problems = r.problems.clone();
-                state.whole_order_rejected = r.whole_order;
-                FoldOutcome::Changed
-            } else {
-                FoldOutcome::Stale
-            }
+            set_problems(state, event.revision, r.problems.clone(), r.whole_order);
         }
     }
+    FoldOutcome::Changed
+}
+
+/// [`fold`], taking the event: its snapshot moves into the state instead of being copied (a
+/// replay folds events it owns).
+pub fn fold_owned(state: &mut OrderState, event: EventEnvelope) -> FoldOutcome {
+    if !is_newer(state, &event) {
+        return FoldOutcome::Stale;
+    }
+    match event.data {
+        EventData::Observed(o) => state.snapshot = Some(o.snapshot),
+        EventData::Rejected(r) => set_problems(state, event.revision, r.problems, r.whole_order),
+    }
+    FoldOutcome::Changed
+}
+
+/// Whether the event is newer than what the state holds of its kind.
+fn is_newer(state: &OrderState, event: &EventEnvelope) -> bool {
+    match &event.data {
+        EventData::Observed(o) => state
+            .snapshot
+            .as_ref()
+            .is_none_or(|s| s.revision < o.snapshot.revision),
+        EventData::Rejected(_) => event.revision > state.problems_revision,
+    }
+}
+
+fn set_problems(state: &mut OrderState, revision: u64, problems: Vec<Problem>, whole_order: bool) {
+    state.problems_revision = revision;
+    state.problems = problems;
+    state.whole_order_rejected = whole_order;
 }

@@ -207,6 +207,11 @@ impl Store {
         &self.pool
     }
 
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     pub async fn client(&self) -> Result<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
     }

@@ -13,10 +13,13 @@
 use crate::{Ctx, Result, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use pxsync_core::event::{DecodeError, EventData, EventEnvelope, decode};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -124,6 +127,9 @@ pub(crate) fn seal_contact(
     sealed.insert("nonce".into(), Value::from(B64.encode(nonce)));
     sealed.insert("box".into(), Value::from(B64.encode(data)));
     contact.insert("sealed".into(), Value::Object(sealed));
+    // The e-mail is required by the contact type: an empty one keeps the stored payload
+    // decodable as an event (format 4), the box holds the real one.
+    contact.insert("email".into(), Value::from(""));
     Ok(())
 }
 
@@ -137,22 +143,13 @@ pub(crate) fn open_contact(
     let Some(Value::Object(sealed)) = contact.remove("sealed") else {
         return false;
     };
-    let opened = key.and_then(|k| {
-        let nonce: [u8; NONCE_LEN] = B64
-            .decode(sealed.get("nonce")?.as_str()?)
-            .ok()?
-            .try_into()
-            .ok()?;
-        let mut data = B64.decode(sealed.get("box")?.as_str()?).ok()?;
-        let plain = aead(k)?
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(event_id.as_bytes()),
-                &mut data,
-            )
-            .ok()?;
-        serde_json::from_slice::<Map<String, Value>>(plain).ok()
-    });
+    let opened = open_box(
+        sealed.get("nonce").and_then(Value::as_str),
+        sealed.get("box").and_then(Value::as_str),
+        key,
+        event_id,
+    )
+    .and_then(|plain| serde_json::from_slice::<Map<String, Value>>(&plain).ok());
     match opened {
         Some(fields) => {
             contact.extend(fields);
@@ -175,6 +172,136 @@ pub(crate) fn open_contact(
             true
         }
     }
+}
+
+/// The plain text of a sealed box, if the key opens it.
+fn open_box(
+    nonce: Option<&str>,
+    sealed: Option<&str>,
+    key: Option<&[u8]>,
+    event_id: Uuid,
+) -> Option<Vec<u8>> {
+    let nonce: [u8; NONCE_LEN] = B64.decode(nonce?).ok()?.try_into().ok()?;
+    let mut data = B64.decode(sealed?).ok()?;
+    let plain_len = aead(key?)?
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(event_id.as_bytes()),
+            &mut data,
+        )
+        .ok()?
+        .len();
+    data.truncate(plain_len);
+    Some(data)
+}
+
+/// The sealed box of a stored contact, read from the payload's bytes without the rest.
+#[derive(Deserialize)]
+struct StoredPayload<'a> {
+    #[serde(borrow)]
+    data: Option<StoredData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StoredData<'a> {
+    #[serde(borrow)]
+    snapshot: Option<StoredSnapshot<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StoredSnapshot<'a> {
+    #[serde(borrow)]
+    contact: Option<StoredContact<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StoredContact<'a> {
+    #[serde(borrow)]
+    sealed: Option<SealedBox<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SealedBox<'a> {
+    #[serde(borrow)]
+    fields: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    nonce: Cow<'a, str>,
+    #[serde(borrow, rename = "box")]
+    sealed: Cow<'a, str>,
+}
+
+/// The personal fields as sealed.
+#[derive(Deserialize)]
+struct SealedFields {
+    civility: Option<String>,
+    last_name: Option<String>,
+    first_name: Option<String>,
+    email: Option<String>,
+    job_title: Option<String>,
+    phone_1: Option<String>,
+    phone_2: Option<String>,
+}
+
+/// Decodes a stored payload of format 4 straight into its event (no `Value`), then puts the
+/// contact's sealed fields back, or [`ERASED`] in each of them when the key is gone or does not
+/// open the box. The same event and answer as [`open_contact`] on the parsed payload followed
+/// by `decode_value`. Returns the event and whether the person reads as erased.
+pub(crate) fn open_stored(
+    stored: &[u8],
+    key: Option<&[u8]>,
+    event_id: Uuid,
+) -> (std::result::Result<EventEnvelope, DecodeError>, bool) {
+    let mut event = decode(stored);
+    let Ok(EventEnvelope {
+        data: EventData::Observed(observed),
+        ..
+    }) = &mut event
+    else {
+        return (event, false);
+    };
+    let Some(contact) = observed.snapshot.contact.as_mut() else {
+        return (event, false);
+    };
+    let Some(sealed) = serde_json::from_slice::<StoredPayload>(stored)
+        .ok()
+        .and_then(|p| p.data?.snapshot?.contact?.sealed)
+    else {
+        return (event, false);
+    };
+    let opened = open_box(Some(&sealed.nonce), Some(&sealed.sealed), key, event_id)
+        .and_then(|plain| serde_json::from_slice::<SealedFields>(&plain).ok());
+    let erased = match opened {
+        Some(f) => {
+            contact.civility = f.civility;
+            contact.last_name = f.last_name;
+            contact.first_name = f.first_name;
+            contact.job_title = f.job_title;
+            contact.phone_1 = f.phone_1;
+            contact.phone_2 = f.phone_2;
+            if let Some(email) = f.email {
+                contact.email = email;
+            }
+            false
+        }
+        None => {
+            for name in &sealed.fields {
+                let field = match name.as_ref() {
+                    "civility" => &mut contact.civility,
+                    "last_name" => &mut contact.last_name,
+                    "first_name" => &mut contact.first_name,
+                    "job_title" => &mut contact.job_title,
+                    "phone_1" => &mut contact.phone_1,
+                    "phone_2" => &mut contact.phone_2,
+                    _ => continue,
+                };
+                *field = Some(ERASED.to_owned());
+            }
+            // The e-mail is required by the contact type: an erased contact always has one.
+            contact.email = ERASED.to_owned();
+            true
+        }
+    };
+    (event, erased)
 }
 
 /// The stored contact object inside an event payload, if the event carries one.
@@ -418,5 +545,120 @@ impl crate::Store {
             applied_participants_removed,
             ingest_memory_scrubbed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pxsync_core::event::{DeriveContext, Previous, decode_value, derive_events, encode};
+    use pxsync_core::order::observe;
+    use pxsync_core::timestamp::Timestamp;
+
+    /// The golden order's first event, as the projector stores it: sealed with `key`.
+    fn stored_event(key: &PersonKey) -> (EventEnvelope, Vec<u8>) {
+        let raw: Value =
+            serde_json::from_str(include_str!("../../../proto/golden/planexpo/order.json"))
+                .unwrap();
+        let ctx = DeriveContext {
+            inwink_event_id: "evt-1",
+            recorded_at: Timestamp::parse("2026-03-02T12:00:00Z").unwrap(),
+            traceparent: None,
+        };
+        let event = derive_events(&Previous::default(), observe(&raw).unwrap(), &ctx)
+            .into_iter()
+            .next()
+            .unwrap();
+        let mut stored: Value = serde_json::from_slice(&encode(&event)).unwrap();
+        let rng = SystemRandom::new();
+        seal_contact(contact_of(&mut stored).unwrap(), key, event.event_id, &rng).unwrap();
+        (event, serde_json::to_vec(&stored).unwrap())
+    }
+
+    /// The reading of stored bytes through a parsed `Value` (formats 1 to 3).
+    fn open_as_value(
+        stored: &[u8],
+        key: Option<&[u8]>,
+        event_id: Uuid,
+    ) -> (std::result::Result<EventEnvelope, DecodeError>, bool) {
+        let mut payload: Value = serde_json::from_slice(stored).unwrap();
+        let erased = open_contact(contact_of(&mut payload).unwrap(), key, event_id);
+        (decode_value(payload), erased)
+    }
+
+    fn key() -> PersonKey {
+        PersonKey {
+            person_id: Uuid::from_u128(7),
+            key: vec![42; 32],
+        }
+    }
+
+    #[test]
+    fn a_sealed_payload_hides_every_personal_value() {
+        let k = key();
+        let (event, stored) = stored_event(&k);
+        let EventData::Observed(o) = &event.data else {
+            panic!("an observation")
+        };
+        let c = o.snapshot.contact.as_ref().unwrap();
+        let text = String::from_utf8(stored).unwrap();
+        for value in [Some(&c.email), c.last_name.as_ref(), c.phone_1.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                !text.contains(value.as_str()),
+                "a personal value is stored in clear"
+            );
+        }
+    }
+
+    #[test]
+    fn the_typed_reading_opens_a_sealed_contact_as_the_value_reading_does() {
+        let k = key();
+        let (event, stored) = stored_event(&k);
+        let typed = open_stored(&stored, Some(&k.key), event.event_id);
+        assert_eq!(typed, open_as_value(&stored, Some(&k.key), event.event_id));
+        assert_eq!(
+            typed,
+            (Ok(event.clone()), false),
+            "the event as it was published"
+        );
+        // Format 3 had no placeholder e-mail: it reads through the `Value`, as before.
+        let mut v: Value = serde_json::from_slice(&stored).unwrap();
+        contact_of(&mut v).unwrap().remove("email");
+        let format_3 = serde_json::to_vec(&v).unwrap();
+        assert!(
+            open_stored(&format_3, Some(&k.key), event.event_id)
+                .0
+                .is_err()
+        );
+        assert_eq!(
+            open_as_value(&format_3, Some(&k.key), event.event_id),
+            (Ok(event), false)
+        );
+    }
+
+    #[test]
+    fn the_typed_reading_erases_as_the_value_reading_does() {
+        let k = key();
+        let (event, stored) = stored_event(&k);
+        let wrong = [1u8; 32];
+        for key in [None, Some(&wrong[..])] {
+            let typed = open_stored(&stored, key, event.event_id);
+            assert_eq!(typed, open_as_value(&stored, key, event.event_id));
+            let (Ok(read), true) = typed else {
+                panic!("the person reads as erased")
+            };
+            let EventData::Observed(o) = &read.data else {
+                panic!("an observation")
+            };
+            let c = o.snapshot.contact.as_ref().unwrap();
+            assert_eq!(c.email, ERASED);
+            assert_eq!(c.last_name.as_deref(), Some(ERASED));
+        }
+        // A box moved to another event does not open either.
+        let moved = open_stored(&stored, Some(&k.key), Uuid::from_u128(1));
+        assert!(moved.1, "a box opens only for its own event");
     }
 }

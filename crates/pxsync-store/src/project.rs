@@ -393,7 +393,7 @@ impl EventRows {
         tx.execute(
             "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
                                     updated_at, recorded_at, traceparent, payload, prev_hash, hash, person_id, payload_format)
-             SELECT t.*, 3::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
+             SELECT t.*, 4::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
                                   $7::timestamptz[], $8::timestamptz[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::uuid[]) AS t
              ON CONFLICT (event_id) DO NOTHING",
             &[

@@ -14,12 +14,16 @@
 
 use crate::personal::erase_contact;
 use crate::project::json_bytes;
-use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, Until, from_json};
+use crate::{
+    Ctx, EventCursor, EventFilter, LoggedEvent, Result, Store, StoreError, Until, from_json,
+};
 use pxsync_core::desired::desired_order;
-use pxsync_core::fold::{FoldOutcome, OrderState, fold};
+use pxsync_core::event::EventData;
+use pxsync_core::fold::{FoldOutcome, OrderState, fold_owned};
 use pxsync_core::mask::Mask;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// What to replay and where.
@@ -63,6 +67,11 @@ pub struct ReplayReport {
 
 type OrderKey = (String, String);
 
+/// Events per page read from the log.
+const PAGE: usize = 2_000;
+/// Pages opened at once (on blocking threads) while the next one is read.
+const OPENING: usize = 4;
+
 /// The mask in force per salon (a salon without one maps nothing).
 struct Masks {
     by_salon: BTreeMap<String, (i32, Mask)>,
@@ -77,6 +86,7 @@ impl Masks {
     }
 }
 
+#[derive(Default)]
 struct Replayed {
     state: OrderState,
     traceparent: Option<String>,
@@ -114,50 +124,74 @@ impl Store {
             order_id: None,
             until: opts.until,
         };
-        let mut cursor = EventCursor::open(self, filter.clone(), 10_000).await?;
-        let (as_of, total, masks) = replay_inputs(cursor.client(), &filter).await?;
+        let mut cursor = EventCursor::open(self, filter.clone(), PAGE)
+            .await?
+            .order_by_order();
+        let (as_of, masks) = replay_inputs(cursor.client(), &filter).await?;
+        let total = cursor.count().await?;
         let mut report = ReplayReport {
             as_of,
             mask_versions: masks.iter().map(|(k, (v, _))| (k.clone(), *v)).collect(),
             ..ReplayReport::default()
         };
+        let masks = Arc::new(Masks {
+            by_salon: masks,
+            none: Mask::default(),
+        });
 
-        // Read (and open) pages in one task while this one folds.
+        // Read pages in one task; open and fold them on blocking threads while the next page
+        // is read; join the orders at the pages' edges here, in order.
         let (pages_tx, mut pages) = tokio::sync::mpsc::channel(2);
+        let opener_masks = Arc::clone(&masks);
         let reader = tokio::spawn(async move {
-            loop {
-                let page = cursor.next_page().await;
-                let end = !matches!(page, Ok(Some(_)));
-                if pages_tx.send(page).await.is_err() || end {
+            let mut opening = futures::stream::FuturesOrdered::new();
+            let mut reading = true;
+            while reading || !opening.is_empty() {
+                if reading {
+                    match cursor.next_rows().await {
+                        Ok(Some(raw)) => {
+                            let masks = Arc::clone(&opener_masks);
+                            opening.push_back(tokio::task::spawn_blocking(move || {
+                                FoldedPage::of(raw.open(), &masks)
+                            }));
+                        }
+                        Ok(None) => reading = false,
+                        Err(e) => {
+                            let _ = pages_tx.send(Err(e)).await;
+                            break;
+                        }
+                    }
+                }
+                if opening.len() < OPENING && reading {
+                    continue;
+                }
+                let Some(folded) = futures::StreamExt::next(&mut opening).await else {
+                    continue;
+                };
+                let folded = folded.map_err(|e| StoreError::Corrupt {
+                    what: "event log opener",
+                    detail: e.to_string(),
+                });
+                if pages_tx.send(folded).await.is_err() {
                     break;
                 }
             }
             cursor
         });
-        let mut orders: BTreeMap<OrderKey, Replayed> = BTreeMap::new();
+        let mut edges = OrderRuns::default();
         while let Some(page) = pages.recv().await {
-            let Some(page) = page? else { break };
-            report.events += page.len() as u64;
-            for logged in page {
-                let Ok(event) = &logged.event else {
-                    report.unreadable += 1;
-                    continue;
-                };
-                let entry = orders
-                    .entry((logged.planexpo_event, logged.order_id))
-                    .or_insert_with(|| Replayed {
-                        state: OrderState::default(),
-                        traceparent: None,
-                        erased: false,
-                    });
-                if fold(&mut entry.state, event) == FoldOutcome::Changed {
-                    if event.traceparent.is_some() {
-                        entry.traceparent.clone_from(&event.traceparent);
-                    }
-                    if matches!(event.data, pxsync_core::event::EventData::Observed(_)) {
-                        entry.erased = logged.erased;
-                    }
-                }
+            let page = page?;
+            report.events += page.events;
+            report.unreadable += page.runs.unreadable;
+            for logged in page.first {
+                edges.push(logged, &masks);
+            }
+            if !page.runs.rows.is_empty() {
+                edges.finish_current(&masks);
+                edges.rows.extend(page.runs.rows);
+            }
+            for logged in page.last {
+                edges.push(logged, &masks);
             }
             progress(report.events, total);
         }
@@ -165,25 +199,41 @@ impl Store {
             what: "event log reader",
             detail: e.to_string(),
         })?;
-        let live = live_states(cursor.client(), opts.planexpo_event.as_deref()).await?;
-        cursor.close().await?;
-
-        let masks = Masks {
-            by_salon: masks,
-            none: Mask::default(),
+        report.unreadable += edges.unreadable;
+        edges.finish_current(&masks);
+        let mut rows = edges.rows;
+        // Each order's events came together (the cursor reads order by order), so each order
+        // has one row; two would mean the read was not in that order.
+        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        if let Some(pair) = rows.windows(2).find(|p| p[0].key == p[1].key) {
+            return Err(StoreError::Corrupt {
+                what: "replay",
+                detail: format!(
+                    "order {} of {} was read in two parts",
+                    pair[0].key.1, pair[0].key.0
+                ),
+            });
+        }
+        report.orders = rows.len();
+        let mut erased_orders = 0;
+        let compare_live = async {
+            let live = live_states(cursor.client(), opts.planexpo_event.as_deref()).await?;
+            cursor.close().await?;
+            Ok::<_, StoreError>(compare(&rows, &live, &masks, &mut erased_orders))
         };
-        report.orders = orders.len();
-        // The desired state and both JSON forms are computed once per order, for the
-        // comparison and for the shadow write alike.
-        let rows: Vec<ShadowRow> = orders
-            .into_iter()
-            .map(|(key, r)| {
-                let mask = masks.of(&key.0);
-                ShadowRow::new(key, r, mask)
-            })
-            .collect();
-        report.differences = compare(&rows, &live, &masks, &mut report.erased_orders);
-        self.write_shadow(&opts.into, &rows).await?;
+        // The shadow is written on a second connection while the live state is read and
+        // compared on the snapshot's (one after the other in a pool of one connection).
+        report.differences = if self.pool_size() >= 2 {
+            let (written, compared) =
+                tokio::join!(self.write_shadow(&opts.into, &rows), compare_live);
+            written?;
+            compared?
+        } else {
+            let compared = compare_live.await?;
+            self.write_shadow(&opts.into, &rows).await?;
+            compared
+        };
+        report.erased_orders = erased_orders;
         Ok(report)
     }
 
@@ -194,7 +244,7 @@ impl Store {
         tx.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              DROP TABLE IF EXISTS {schema}.order_state;
-             CREATE TABLE {schema}.order_state (LIKE {live}.order_state INCLUDING ALL);",
+             CREATE UNLOGGED TABLE {schema}.order_state (LIKE {live}.order_state INCLUDING ALL);",
             live = self.namespace().schema()
         ))
         .await
@@ -278,11 +328,104 @@ impl ShadowRow {
     }
 }
 
-/// The end point as an instant, the number of events to replay, and the mask in force per salon.
+/// Replayed orders, read order by order: the one being folded and the shadow rows of those
+/// done (the desired state and both JSON forms of each, computed once for the comparison and
+/// the shadow write alike).
+#[derive(Default)]
+struct OrderRuns {
+    current: Option<(OrderKey, Replayed)>,
+    rows: Vec<ShadowRow>,
+    /// Events this build cannot read (not folded).
+    unreadable: u64,
+}
+
+impl OrderRuns {
+    fn push(&mut self, logged: LoggedEvent, masks: &Masks) {
+        let Ok(mut event) = logged.event else {
+            self.unreadable += 1;
+            return;
+        };
+        if !self.current.as_ref().is_some_and(|((ev, order), _)| {
+            *ev == logged.planexpo_event && *order == logged.order_id
+        }) {
+            self.finish_current(masks);
+        }
+        let (_, r) = self.current.get_or_insert_with(|| {
+            (
+                (logged.planexpo_event, logged.order_id),
+                Replayed::default(),
+            )
+        });
+        let observed = matches!(event.data, EventData::Observed(_));
+        let traceparent = event.traceparent.take();
+        if fold_owned(&mut r.state, event) == FoldOutcome::Changed {
+            if traceparent.is_some() {
+                r.traceparent = traceparent;
+            }
+            if observed {
+                r.erased = logged.erased;
+            }
+        }
+    }
+
+    /// The order being folded is complete.
+    fn finish_current(&mut self, masks: &Masks) {
+        if let Some((key, r)) = self.current.take() {
+            let mask = masks.of(&key.0);
+            self.rows.push(ShadowRow::new(key, r, mask));
+        }
+    }
+}
+
+/// A page opened and folded on a blocking thread. The orders wholly inside it are folded into
+/// shadow rows there; the events of its first and last orders, which may continue from the
+/// page before or onto the next, are left to join with their neighbours.
+struct FoldedPage {
+    events: u64,
+    first: Vec<LoggedEvent>,
+    runs: OrderRuns,
+    last: Vec<LoggedEvent>,
+}
+
+impl FoldedPage {
+    fn of(mut page: Vec<LoggedEvent>, masks: &Masks) -> FoldedPage {
+        let events = page.len() as u64;
+        let same = |a: &LoggedEvent, b: &LoggedEvent| {
+            a.order_id == b.order_id && a.planexpo_event == b.planexpo_event
+        };
+        let (first_len, last_len) = match (page.first(), page.last()) {
+            (Some(first), Some(last)) => (
+                page.iter().take_while(|e| same(e, first)).count(),
+                page.iter().rev().take_while(|e| same(e, last)).count(),
+            ),
+            _ => (0, 0),
+        };
+        // One order only: all of it is an edge.
+        let last = if first_len == page.len() {
+            Vec::new()
+        } else {
+            page.split_off(page.len() - last_len)
+        };
+        let middle = page.split_off(first_len);
+        let mut runs = OrderRuns::default();
+        for logged in middle {
+            runs.push(logged, masks);
+        }
+        runs.finish_current(masks);
+        FoldedPage {
+            events,
+            first: page,
+            runs,
+            last,
+        }
+    }
+}
+
+/// The end point as an instant, and the mask in force per salon.
 async fn replay_inputs(
     client: &tokio_postgres::Client,
     filter: &EventFilter,
-) -> Result<(Option<OffsetDateTime>, u64, BTreeMap<String, (i32, Mask)>)> {
+) -> Result<(Option<OffsetDateTime>, BTreeMap<String, (i32, Mask)>)> {
     let as_of: Option<OffsetDateTime> = match filter.until {
         None => None,
         Some(Until::Time(t)) => Some(t),
@@ -295,20 +438,6 @@ async fn replay_inputs(
             .ctx("find the end point")?
             .get(0),
     };
-    let (position, time) = match filter.until {
-        Some(Until::Position(p)) => (Some(p), None),
-        Some(Until::Time(t)) => (None, Some(t)),
-        None => (None, None),
-    };
-    let total: i64 = client
-        .query_one(
-            "SELECT count(*) FROM event_log WHERE ($1::text IS NULL OR planexpo_event = $1)
-               AND ($2::bigint IS NULL OR position <= $2) AND ($3::timestamptz IS NULL OR projected_at <= $3)",
-            &[&filter.planexpo_event, &position, &time],
-        )
-        .await
-        .ctx("count the events to replay")?
-        .get(0);
     let mut masks = BTreeMap::new();
     for r in client
         .query(
@@ -323,7 +452,7 @@ async fn replay_inputs(
         let mask: Mask = from_json("mask_versions.mask", r.get(2))?;
         masks.insert(r.get::<_, String>(0), (r.get::<_, i32>(1), mask));
     }
-    Ok((as_of, total.max(0) as u64, masks))
+    Ok((as_of, masks))
 }
 
 struct LiveState {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::fold::{OrderState, fold};
+use crate::fold::{OrderState, fold, fold_owned};
 use crate::order::observe;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -239,6 +239,14 @@ proptest! {
         for e in all.iter().flatten() { fold(&mut in_order, e); }
         let mut shuffled = OrderState::default();
         for i in perm.iter().chain(dups.iter()) { for e in &all[*i] { fold(&mut shuffled, e); } }
-        prop_assert_eq!(in_order, shuffled);
+        prop_assert_eq!(&in_order, &shuffled);
+        // Folding owned events (as a replay does) gives the same state and outcomes.
+        let (mut borrowed, mut owned) = (OrderState::default(), OrderState::default());
+        for i in perm.iter().chain(dups.iter()) {
+            for e in &all[*i] {
+                prop_assert_eq!(fold(&mut borrowed, e), fold_owned(&mut owned, e.clone()));
+            }
+        }
+        prop_assert_eq!(&owned, &in_order);
     }
 }
