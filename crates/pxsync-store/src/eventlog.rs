@@ -6,8 +6,8 @@
 //! erased (every sealed field is [`crate::ERASED`]) and the event is folded like any other.
 //!
 //! The cursor reads in one `REPEATABLE READ READ ONLY` transaction, by keyset pages (of
-//! `position`, or of order and position within one salon): every page sees the same snapshot, so transactions still in flight when it
-//! started cannot leave gaps, and other reads made through [`EventCursor::client`] (masks, the
+//! `position`, or of salon, order and position): every page sees the same snapshot, so
+//! transactions still in flight when it started cannot leave gaps, and other reads made through [`EventCursor::client`] (masks, the
 //! live state) see exactly the same moment.
 
 use crate::personal::{contact_of, open_contact, open_stored};
@@ -60,34 +60,50 @@ const PAGE_COLUMNS: &str =
      FROM event_log e LEFT JOIN person_keys k ON k.person_id = e.person_id";
 
 /// The page query of a filter: only the conditions it has, in an order the indexes serve
-/// without sorting. Read order by order (`by_order`), the events come by `event_log_order`
+/// without sorting. Read order by order, the events come by `event_log_order`
 /// (salon, order, position); otherwise by `position`. A generic `($n IS NULL OR ...)` form made
 /// Postgres scan every remaining event of the salon and sort them for each page.
 ///
-/// Parameters: `$1` the last position read; by order, then the last order read (`$2`) and,
-/// across salons, its salon (`$3`); then the filter's values in the order of
-/// [`EventCursor::next_rows`], the page size last.
+/// Parameters: `$1` the last position read; then, by [`Keyset`], the last order read (`$2`)
+/// and its salon (`$3`); then the filter's values (see [`filter_params`]), the page size last.
 struct PageQuery {
     sql: String,
-    by_order: bool,
+    keyset: Keyset,
+}
+
+/// Where a page starts: after the last event read, in the order the pages are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keyset {
+    /// After its position.
+    Position,
+    /// After its order and position, in the one salon of the filter.
+    Order,
+    /// After its salon, order and position.
+    SalonAndOrder,
 }
 
 impl PageQuery {
     fn of(filter: &EventFilter, by_order: bool) -> PageQuery {
-        let by_order = by_order && filter.order_id.is_none();
-        let across_salons = filter.planexpo_event.is_none();
+        let keyset = match (
+            by_order && filter.order_id.is_none(),
+            &filter.planexpo_event,
+        ) {
+            (false, _) => Keyset::Position,
+            (true, Some(_)) => Keyset::Order,
+            (true, None) => Keyset::SalonAndOrder,
+        };
         let mut n = 1;
         let mut next = || {
             n += 1;
             format!("${n}")
         };
-        let (mut conds, order) = match (by_order, across_salons) {
-            (false, _) => (vec!["e.position > $1".to_owned()], "e.position"),
-            (true, false) => (
+        let (mut conds, order) = match keyset {
+            Keyset::Position => (vec!["e.position > $1".to_owned()], "e.position"),
+            Keyset::Order => (
                 vec![format!("(e.order_id, e.position) > ({}, $1)", next())],
                 "e.order_id, e.position",
             ),
-            (true, true) => {
+            Keyset::SalonAndOrder => {
                 let order = next();
                 (
                     vec![format!(
@@ -105,7 +121,7 @@ impl PageQuery {
                 "{PAGE_COLUMNS} WHERE {} ORDER BY {order} LIMIT {limit}",
                 conds.join(" AND ")
             ),
-            by_order,
+            keyset,
         }
     }
 }
@@ -265,9 +281,11 @@ impl EventCursor {
             }
         };
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.after];
-        if self.query.by_order {
-            params.push(&self.after_order);
-            if self.filter.planexpo_event.is_none() {
+        match self.query.keyset {
+            Keyset::Position => {}
+            Keyset::Order => params.push(&self.after_order),
+            Keyset::SalonAndOrder => {
+                params.push(&self.after_order);
                 params.push(&self.after_salon);
             }
         }
@@ -289,7 +307,7 @@ impl EventCursor {
             return Ok(None);
         };
         self.after = last.get(0);
-        if self.query.by_order {
+        if self.query.keyset != Keyset::Position {
             self.after_order = last.get(3);
             self.after_salon = last.get(2);
         }
@@ -315,14 +333,6 @@ pub struct RawPage {
 }
 
 impl RawPage {
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The page's events, their personal fields opened.
     pub fn open(self) -> Vec<LoggedEvent> {
         self.rows
@@ -388,8 +398,8 @@ fn open_row(r: tokio_postgres::Row, check_chain: bool) -> LoggedEvent {
 
 impl Store {
     /// Every event matching `filter`, read back (opened): one salon's order by order (see
-    /// [`EventCursor::order_by_order`]), otherwise in position order. For one order or a small salon; replays page through an
-    /// [`EventCursor`] instead.
+    /// [`EventCursor::order_by_order`]), otherwise in position order. For one order or a small
+    /// salon; replays page through an [`EventCursor`] instead.
     pub async fn logged_events(&self, filter: EventFilter) -> Result<Vec<LoggedEvent>> {
         let one_salon = filter.planexpo_event.is_some();
         let mut cursor = EventCursor::open(self, filter, 10_000).await?;
