@@ -178,10 +178,11 @@ impl Store {
     pub async fn mark_orders(&self, planexpo_event: &str, order_ids: &[String]) -> Result<u64> {
         let client = self.client().await?;
         let salons = vec![planexpo_event.to_owned(); order_ids.len()];
-        client
-            .execute(crate::salons::MARK_ORDERS_SQL, &[&salons, &order_ids])
+        let row = client
+            .query_one(crate::salons::MARK_ORDERS_SQL, &[&salons, &order_ids])
             .await
-            .ctx("mark orders")
+            .ctx("mark orders")?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Marks the co-exhibitors of an order (its partner now exists, or was recreated).

@@ -62,6 +62,8 @@ pub enum StoreError {
     Migration(String),
     #[error("stored data of {what} is not readable by this build: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("a batch of {orders} orders: at most {max} (each holds a lock until its commit)")]
+    BatchTooLarge { orders: usize, max: usize },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -13,7 +13,7 @@
 use crate::{Ctx, Result, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use pxsync_core::event::{DecodeError, EventData, EventEnvelope, decode};
+use pxsync_core::event::{DecodeError, EventData, EventEnvelope, decode, encode};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
@@ -70,6 +70,12 @@ pub struct PersonKey {
     key: Vec<u8>,
 }
 
+impl PersonKey {
+    pub(crate) fn new(person_id: Uuid, key: Vec<u8>) -> PersonKey {
+        PersonKey { person_id, key }
+    }
+}
+
 impl std::fmt::Debug for PersonKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -93,44 +99,118 @@ fn sealing_failed() -> StoreError {
     }
 }
 
-/// Replaces the sealed fields of a stored contact object by its `sealed` box.
-pub(crate) fn seal_contact(
-    contact: &mut Map<String, Value>,
+/// The personal fields of a contact, as sealed in its box (absent ones are left out).
+#[derive(serde::Serialize)]
+struct SealedPlain<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    civility: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_2: Option<&'a str>,
+}
+
+/// The `sealed` member of a stored contact.
+#[derive(serde::Serialize)]
+struct SealedOut {
+    person: Uuid,
+    fields: Vec<&'static str>,
+    nonce: String,
+    #[serde(rename = "box")]
+    sealed: String,
+}
+
+/// The stored bytes of an event (payload format 4): its encoding with the booking contact's
+/// sealed fields replaced by their `sealed` box, sealed with `key`, and an empty `email`, so
+/// that the bytes still decode as an event ([`open_stored`] puts the fields back).
+///
+/// Serialised straight from the typed event, without a `Value`: the contact's sealed fields
+/// are encoded as `null` and its e-mail as a placeholder that holds the (random) nonce, and the
+/// placeholder member is then replaced by the empty e-mail and the box. Nothing else in the
+/// encoding can hold the placeholder, since nothing else knows the nonce. An event without a
+/// contact is stored as it is encoded.
+pub(crate) fn seal_event(
+    event: &EventEnvelope,
     key: &PersonKey,
-    event_id: Uuid,
     rng: &SystemRandom,
-) -> Result<()> {
-    let mut secret = Map::new();
-    let mut fields = Vec::new();
-    for name in SEALED_FIELDS {
-        if let Some(v) = contact.remove(name)
-            && !v.is_null()
-        {
-            fields.push(Value::from(name));
-            secret.insert(name.to_owned(), v);
-        }
-    }
+) -> Result<Vec<u8>> {
+    let EventData::Observed(observed) = &event.data else {
+        return Ok(encode(event));
+    };
+    let Some(contact) = observed.snapshot.contact.as_ref() else {
+        return Ok(encode(event));
+    };
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill(&mut nonce).map_err(|_| sealing_failed())?;
-    let mut data = serde_json::to_vec(&secret).unwrap_or_default();
+    let nonce_text = B64.encode(nonce);
+    let plain = SealedPlain {
+        civility: contact.civility.as_deref(),
+        last_name: contact.last_name.as_deref(),
+        first_name: contact.first_name.as_deref(),
+        email: &contact.email,
+        job_title: contact.job_title.as_deref(),
+        phone_1: contact.phone_1.as_deref(),
+        phone_2: contact.phone_2.as_deref(),
+    };
+    let fields: Vec<&'static str> = SEALED_FIELDS
+        .into_iter()
+        .zip([
+            contact.civility.is_some(),
+            contact.last_name.is_some(),
+            contact.first_name.is_some(),
+            true,
+            contact.job_title.is_some(),
+            contact.phone_1.is_some(),
+            contact.phone_2.is_some(),
+        ])
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
+    let mut data = serde_json::to_vec(&plain).map_err(|_| sealing_failed())?;
     aead(&key.key)
         .ok_or_else(sealing_failed)?
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(event_id.as_bytes()),
+            Aad::from(event.event_id.as_bytes()),
             &mut data,
         )
         .map_err(|_| sealing_failed())?;
-    let mut sealed = Map::new();
-    sealed.insert("person".into(), Value::from(key.person_id.to_string()));
-    sealed.insert("fields".into(), Value::Array(fields));
-    sealed.insert("nonce".into(), Value::from(B64.encode(nonce)));
-    sealed.insert("box".into(), Value::from(B64.encode(data)));
-    contact.insert("sealed".into(), Value::Object(sealed));
-    // The e-mail is required by the contact type: an empty one keeps the stored payload
-    // decodable as an event (format 4), the box holds the real one.
-    contact.insert("email".into(), Value::from(""));
-    Ok(())
+    let sealed = serde_json::to_vec(&SealedOut {
+        person: key.person_id,
+        fields,
+        nonce: nonce_text.clone(),
+        sealed: B64.encode(data),
+    })
+    .map_err(|_| sealing_failed())?;
+
+    let placeholder = format!("\\u0001pxsync-sealed:{nonce_text}");
+    let mut view = event.clone();
+    if let EventData::Observed(o) = &mut view.data
+        && let Some(c) = o.snapshot.contact.as_mut()
+    {
+        c.civility = None;
+        c.last_name = None;
+        c.first_name = None;
+        c.job_title = None;
+        c.phone_1 = None;
+        c.phone_2 = None;
+        c.email = format!("\u{1}pxsync-sealed:{nonce_text}");
+    }
+    let encoded = encode(&view);
+    let member = format!("\"email\":\"{placeholder}\"");
+    let at = memchr::memmem::find(&encoded, member.as_bytes()).ok_or_else(sealing_failed)?;
+    let mut stored = Vec::with_capacity(encoded.len() + sealed.len() + 16);
+    stored.extend_from_slice(&encoded[..at]);
+    stored.extend_from_slice(b"\"email\":\"\",\"sealed\":");
+    stored.extend_from_slice(&sealed);
+    stored.extend_from_slice(&encoded[at + member.len()..]);
+    Ok(stored)
 }
 
 /// Puts the sealed fields of a stored contact back, or [`ERASED`] in each of them when the key
@@ -551,7 +631,7 @@ impl crate::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pxsync_core::event::{DeriveContext, Previous, decode_value, derive_events, encode};
+    use pxsync_core::event::{DeriveContext, Previous, decode_value, derive_events};
     use pxsync_core::order::observe;
     use pxsync_core::timestamp::Timestamp;
 
@@ -569,10 +649,8 @@ mod tests {
             .into_iter()
             .next()
             .unwrap();
-        let mut stored: Value = serde_json::from_slice(&encode(&event)).unwrap();
-        let rng = SystemRandom::new();
-        seal_contact(contact_of(&mut stored).unwrap(), key, event.event_id, &rng).unwrap();
-        (event, serde_json::to_vec(&stored).unwrap())
+        let stored = seal_event(&event, key, &SystemRandom::new()).unwrap();
+        (event, stored)
     }
 
     /// The reading of stored bytes through a parsed `Value` (formats 1 to 3).

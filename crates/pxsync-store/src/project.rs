@@ -1,7 +1,7 @@
 //! The projector's transaction: event log + hash chains + fold + desired state + marks +
 //! checkpoint, all in one commit per fetched batch.
 
-use crate::personal::{contact_of, email_digest, person_keys, seal_contact};
+use crate::personal::{PersonKey, email_digest, person_keys, seal_event};
 use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json_bytes};
 use pxsync_core::desired::desired_order;
 use pxsync_core::event::{EventEnvelope, encode};
@@ -50,26 +50,62 @@ type OrderKey = (String, String);
 
 /// The reads of a batch, in the order they must run: the salons' mask locks (shared; a mask
 /// import holds one exclusively, so a batch never computes a desired state with a mask being
-/// replaced), then create and lock the chain heads, then read.
+/// replaced), then the orders' locks (exclusive, one advisory lock per order, taken in key
+/// order: two batches never extend one order's chain at once and never deadlock), then read.
 const BATCH_READS: [&str; 6] = [
     "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
-    "INSERT INTO chain_heads (planexpo_event, order_id, hash)
-     SELECT e, o, '' FROM unnest($1::text[], $2::text[]) AS t(e, o)
-     ON CONFLICT DO NOTHING",
-    "SELECT planexpo_event, order_id, hash FROM chain_heads
-     WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-     ORDER BY planexpo_event, order_id FOR UPDATE",
+    "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
     "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
-    "SELECT planexpo_event, order_id, state FROM order_state
+    "SELECT planexpo_event, order_id, state, chain_hash FROM order_state
      WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
     "SELECT DISTINCT ON (planexpo_event) planexpo_event, mask FROM mask_versions
      WHERE planexpo_event = ANY($1) ORDER BY planexpo_event, version DESC",
+    "SELECT email_digest, person_id, key FROM person_keys
+     WHERE email_digest = ANY($1) AND key IS NOT NULL",
 ];
+
+/// The writes of a batch, pipelined after the reads. Plain inserts, without `ON CONFLICT`: an
+/// event id belongs to one order, and only a batch holding the order's lock writes its events
+/// and its state, after reading them under that lock (a conflict would be a bug: the batch
+/// fails, is redelivered, and the read then finds the row).
+const BATCH_WRITES: [&str; 6] = [
+    "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
+                            updated_at, recorded_at, traceparent, payload, prev_hash, hash, person_id, payload_format)
+     SELECT t.*, 4::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
+                          $7::timestamptz[], $8::timestamptz[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::uuid[]) AS t",
+    // Orders already in state (their rows are known to exist: the batch holds their locks).
+    "UPDATE order_state s SET revision = t.r, state = t.s, desired = t.d, parent_order_id = t.p,
+            email_key = t.m, updated_at = t.u, traceparent = coalesce(t.tp, s.traceparent), chain_hash = t.h
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                 $8::timestamptz[], $9::text[], $10::text[]) AS t(e, o, r, s, d, p, m, u, tp, h)
+     WHERE s.planexpo_event = t.e AND s.order_id = t.o",
+    // Orders new to the state.
+    "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent, chain_hash)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                          $8::timestamptz[], $9::text[], $10::text[])",
+    crate::salons::MARK_ORDERS_SQL,
+    "INSERT INTO salons (planexpo_event, inwink_event_id)
+     SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+    "INSERT INTO projector_checkpoints (stream, stream_seq) VALUES ($1, $2)
+     ON CONFLICT (stream) DO UPDATE SET stream_seq = greatest(projector_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
+];
+
+/// The most orders a batch may hold: each holds one advisory lock until the commit, in a lock
+/// table Postgres sizes to `max_locks_per_transaction` x `max_connections` (6,400 by default).
+pub const MAX_BATCH_ORDERS: usize = 1_000;
+
+/// One order of a batch as read: its fold state, the head of its chain, and whether it has a
+/// row yet.
+struct ReadOrder {
+    state: OrderState,
+    head: Option<String>,
+    exists: bool,
+}
 
 impl Store {
     /// Projects one batch in one transaction. Safe to call again with the same events (they are
     /// recognised by id) and from several processes at once (orders are serialised by their
-    /// chain-head row lock, taken in a fixed order).
+    /// advisory locks, taken in a fixed order).
     pub async fn project_batch(
         &self,
         events: &[EventEnvelope],
@@ -84,6 +120,12 @@ impl Store {
                 .or_default()
                 .push(e);
         }
+        if groups.len() > MAX_BATCH_ORDERS {
+            return Err(StoreError::BatchTooLarge {
+                orders: groups.len(),
+                max: MAX_BATCH_ORDERS,
+            });
+        }
         for g in groups.values_mut() {
             g.sort_by_key(|e| (e.revision, e.kind()));
         }
@@ -95,61 +137,85 @@ impl Store {
             .cloned()
             .collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let mask_locks: Vec<i64> = salon_ids
+        let mut mask_locks: Vec<i64> = salon_ids
             .iter()
             .map(|salon| self.mask_lock_key(salon))
+            .collect();
+        mask_locks.sort_unstable();
+        let mut order_locks: Vec<i64> = groups
+            .keys()
+            .map(|(salon, order)| self.order_lock_key(salon, order))
+            .collect();
+        order_locks.sort_unstable();
+        order_locks.dedup();
+        // Every contact's key is read (a redelivered event's too, which is harmless); only new
+        // events' contacts get a key created, below.
+        let all_digests: Vec<String> = events
+            .iter()
+            .filter_map(contact_email)
+            .map(email_digest)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
         // One round trip. The statements are prepared once per connection, so all six go out
         // at the first poll, in this order, and Postgres runs pipelined statements in order:
-        // the states and the known ids are read once the chain heads are locked.
-        let mut reads = Vec::with_capacity(BATCH_READS.len());
-        for sql in BATCH_READS {
-            reads.push(
-                tx.prepare_cached(sql)
-                    .await
-                    .ctx("prepare the batch's reads")?,
-            );
-        }
-        let (_, _, heads, existing, states, masks) = futures::try_join!(
+        // the states and the known ids are read once the orders are locked.
+        let reads = prepare_all(&tx, &BATCH_READS, "prepare the batch's reads").await?;
+        let writes = prepare_all(&tx, &BATCH_WRITES, "prepare the batch's writes").await?;
+        let (_, _, existing, states, masks, key_rows) = futures::try_join!(
             async {
                 tx.query(&reads[0], &[&mask_locks])
                     .await
                     .ctx("share the mask locks")
             },
             async {
-                tx.execute(&reads[1], &[&evs, &ords])
+                tx.query(&reads[1], &[&order_locks])
                     .await
-                    .ctx("create the chain heads")
+                    .ctx("lock the orders")
             },
+            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
             async {
-                tx.query(&reads[2], &[&evs, &ords])
-                    .await
-                    .ctx("lock the chain heads")
-            },
-            async { tx.query(&reads[3], &[&ids]).await.ctx("find known events") },
-            async {
-                tx.query(&reads[4], &[&evs, &ords])
+                tx.query(&reads[3], &[&evs, &ords])
                     .await
                     .ctx("read the fold states")
             },
             async {
-                tx.query(&reads[5], &[&salon_ids])
+                tx.query(&reads[4], &[&salon_ids])
                     .await
                     .ctx("read the masks")
             },
+            async {
+                tx.query(&reads[5], &[&all_digests])
+                    .await
+                    .ctx("read the person keys")
+            },
         )?;
-        let mut heads: BTreeMap<OrderKey, String> = heads
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
         let existing: BTreeSet<Uuid> = existing.iter().map(|r| r.get(0)).collect();
+        let mut read: BTreeMap<OrderKey, ReadOrder> = states
+            .iter()
+            .map(|r| {
+                let head: Option<String> = r.get(3);
+                Ok((
+                    (r.get(0), r.get(1)),
+                    ReadOrder {
+                        state: from_json_bytes("order_state.state", r.get(2))?,
+                        head: head.filter(|h| !h.is_empty()),
+                        exists: true,
+                    },
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut keys: BTreeMap<String, PersonKey> = key_rows
+            .iter()
+            .map(|r| (r.get(0), PersonKey::new(r.get(1), r.get(2))))
+            .collect();
 
         // The new events, in chain order.
         let mut new_events: Vec<(&OrderKey, &EventEnvelope)> = Vec::new();
-        let mut fresh: BTreeMap<OrderKey, Vec<&EventEnvelope>> = BTreeMap::new();
+        let mut fresh: BTreeMap<&OrderKey, Vec<&EventEnvelope>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for (key, group) in &groups {
             for e in group {
@@ -158,86 +224,81 @@ impl Store {
                     continue;
                 }
                 new_events.push((key, e));
-                fresh.entry(key.clone()).or_default().push(e);
+                fresh.entry(key).or_default().push(e);
                 outcome.inserted += 1;
             }
         }
-        // Their contacts' keys: one statement for the whole batch (only for new events, so
-        // that a redelivered event of an erased person never recreates a key).
-        let digests: BTreeSet<String> = new_events
+        // The keys of new persons: one more statement, only when there are some (only for new
+        // events, so that a redelivered event of an erased person never recreates a key).
+        let missing: Vec<String> = new_events
             .iter()
             .filter_map(|(_, e)| contact_email(e))
             .map(email_digest)
+            .filter(|d| !keys.contains_key(d))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
-        let keys = if digests.is_empty() {
-            BTreeMap::new()
-        } else {
-            person_keys(&tx, &digests.into_iter().collect::<Vec<_>>()).await?
-        };
+        if !missing.is_empty() {
+            keys.extend(person_keys(&tx, &missing).await?);
+        }
         // Sealed, then chained over what is stored.
         let rng = SystemRandom::new();
         let mut rows = EventRows::default();
         for (key, e) in new_events {
-            let mut stored: serde_json::Value =
-                serde_json::from_slice(&encode(e)).unwrap_or(serde_json::Value::Null);
-            let mut person = None;
-            if let Some(email) = contact_email(e)
-                && let Some(k) = keys.get(&email_digest(email))
-                && let Some(contact) = contact_of(&mut stored)
-            {
-                seal_contact(contact, k, e.event_id, &rng)?;
-                person = Some(k.person_id);
-            }
-            let canonical = serde_json::to_vec(&stored).unwrap_or_default();
-            let prev = heads.get(key).filter(|h| !h.is_empty()).cloned();
-            let hash = chain_hash(prev.as_deref(), &canonical);
-            rows.push(e, canonical, person, prev, hash.clone());
-            heads.insert(key.clone(), hash);
+            let order = read.entry(key.clone()).or_insert_with(|| ReadOrder {
+                state: OrderState::default(),
+                head: None,
+                exists: false,
+            });
+            let person = contact_email(e).and_then(|email| keys.get(&email_digest(email)));
+            let stored = match person {
+                Some(k) => seal_event(e, k, &rng)?,
+                None => encode(e),
+            };
+            let prev = order.head.take();
+            let hash = chain_hash(prev.as_deref(), &stored);
+            rows.push(e, stored, person.map(|k| k.person_id), prev, hash.clone());
+            order.head = Some(hash);
         }
-        let (hk_e, hk_o, hk_h) = {
-            let mut cols = (Vec::new(), Vec::new(), Vec::new());
-            for k in fresh.keys() {
-                cols.0.push(k.0.clone());
-                cols.1.push(k.1.clone());
-                cols.2.push(heads.get(k).cloned().unwrap_or_default());
-            }
-            cols
-        };
 
-        // Fold the new events into the orders' states.
-        let mut states: BTreeMap<OrderKey, OrderState> = states
-            .iter()
-            .map(|r| {
-                Ok((
-                    (r.get(0), r.get(1)),
-                    from_json_bytes("order_state.state", r.get(2))?,
-                ))
-            })
-            .collect::<Result<_>>()?;
+        // Fold the new events into the orders' states. Every order with a new event is
+        // written (its chain head moved); only those whose state changed are marked.
         let masks: BTreeMap<String, Mask> = masks
             .iter()
             .map(|r| Ok((r.get(0), json_column(r, 1, "mask_versions.mask")?)))
             .collect::<Result<_>>()?;
         let no_mask = Mask::default();
         let mut salons: BTreeMap<String, String> = BTreeMap::new();
-        let mut changed = StateRows::default();
+        let (mut updated, mut inserted) = (StateRows::default(), StateRows::default());
+        let (mut marked_ev, mut marked_order) = (Vec::new(), Vec::new());
         for (key, group) in &fresh {
-            let state = states.entry(key.clone()).or_default();
+            let Some(order) = read.get_mut(*key) else {
+                continue;
+            };
             let mut any = false;
             for e in group {
                 salons
                     .entry(e.planexpo_event.clone())
                     .or_insert_with(|| e.inwink_event_id.clone());
-                any |= fold(state, e) == FoldOutcome::Changed;
+                any |= fold(&mut order.state, e) == FoldOutcome::Changed;
             }
-            if !any {
-                continue;
+            let desired = desired_order(&order.state, masks.get(&key.0).unwrap_or(&no_mask));
+            let traceparent = any
+                .then(|| group.iter().rev().find_map(|e| e.traceparent.clone()))
+                .flatten();
+            let rows = if order.exists {
+                &mut updated
+            } else {
+                &mut inserted
+            };
+            rows.push_order(key, &order.state, desired.as_ref(), traceparent);
+            rows.chain_hash.push(order.head.clone());
+            if any {
+                marked_ev.push(key.0.clone());
+                marked_order.push(key.1.clone());
             }
-            let desired = desired_order(state, masks.get(&key.0).unwrap_or(&no_mask));
-            let traceparent = group.iter().rev().find_map(|e| e.traceparent.clone());
-            changed.push_order(key, state, desired.as_ref(), traceparent);
         }
-        outcome.changed_orders = changed.len();
+        outcome.changed_orders = marked_ev.len();
         let (se, si): (Vec<String>, Vec<String>) = salons.into_iter().unzip();
 
         // The writes, pipelined in one round trip, then the commit.
@@ -247,42 +308,43 @@ impl Store {
                 if rows.ids.is_empty() {
                     return Ok(());
                 }
-                rows.insert(&tx).await?;
-                tx.execute(
-                    "UPDATE chain_heads c SET hash = t.h FROM unnest($1::text[], $2::text[], $3::text[]) AS t(e, o, h)
-                     WHERE c.planexpo_event = t.e AND c.order_id = t.o",
-                    &[&hk_e, &hk_o, &hk_h],
-                )
-                .await
-                .ctx("advance the chain heads")
-                .map(|_| ())
+                rows.insert(&tx, &writes[0]).await
+            },
+            updated.write(&tx, &writes[1]),
+            inserted.write(&tx, &writes[2]),
+            async {
+                if marked_ev.is_empty() {
+                    return Ok(());
+                }
+                tx.execute(&writes[3], &[&marked_ev, &marked_order])
+                    .await
+                    .ctx("mark the orders for the emitter")
+                    .map(|_| ())
             },
             async {
                 if se.is_empty() {
                     return Ok(());
                 }
-                tx.execute(
-                    "INSERT INTO salons (planexpo_event, inwink_event_id)
-                     SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                    &[&se, &si],
-                )
-                .await
-                .ctx("register the salons")
-                .map(|_| ())
+                tx.execute(&writes[4], &[&se, &si])
+                    .await
+                    .ctx("register the salons")
+                    .map(|_| ())
             },
-            changed.write(&tx),
             async {
-                tx.execute(
-                    "INSERT INTO projector_checkpoints (stream, stream_seq) VALUES ($1, $2)
-                     ON CONFLICT (stream) DO UPDATE SET stream_seq = greatest(projector_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
-                    &[&stream, &last_seq],
-                )
-                .await
-                .ctx("advance the checkpoint")
+                tx.execute(&writes[5], &[&stream, &last_seq])
+                    .await
+                    .ctx("advance the checkpoint")
+                    .map(|_| ())
             },
         )?;
         tx.commit().await.ctx("commit the batch")?;
         Ok(outcome)
+    }
+
+    /// The advisory lock key of an order's chain (held by the batch that extends it).
+    fn order_lock_key(&self, planexpo_event: &str, order_id: &str) -> i64 {
+        self.namespace()
+            .lock_key(&format!("order:{planexpo_event}\n{order_id}"))
     }
 
     /// The fold state and desired state of one order (for tests, status and audits).
@@ -389,13 +451,13 @@ impl EventRows {
         self.hashes.push(hash);
     }
 
-    async fn insert(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    async fn insert(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        statement: &tokio_postgres::Statement,
+    ) -> Result<()> {
         tx.execute(
-            "INSERT INTO event_log (event_id, kind, schema_version, planexpo_event, order_id, revision,
-                                    updated_at, recorded_at, traceparent, payload, prev_hash, hash, person_id, payload_format)
-             SELECT t.*, 4::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
-                                  $7::timestamptz[], $8::timestamptz[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::uuid[]) AS t
-             ON CONFLICT (event_id) DO NOTHING",
+            statement,
             &[
                 &self.ids,
                 &self.kinds,
@@ -418,9 +480,9 @@ impl EventRows {
     }
 }
 
-/// Rows of `order_state` (the live table, or a replay's shadow one), written with `unnest`.
+/// Rows of `order_state`, written with `unnest`.
 #[derive(Default)]
-pub(crate) struct StateRows {
+struct StateRows {
     ev: Vec<String>,
     order: Vec<String>,
     revision: Vec<i64>,
@@ -430,29 +492,15 @@ pub(crate) struct StateRows {
     email: Vec<Option<String>>,
     updated: Vec<Option<OffsetDateTime>>,
     traceparent: Vec<Option<String>>,
+    chain_hash: Vec<Option<String>>,
 }
 
 impl StateRows {
-    pub(crate) fn len(&self) -> usize {
-        self.ev.len()
-    }
-
-    /// Adds an order's row, serialising its desired state directly.
-    pub(crate) fn push_order(
+    /// Adds an order's row but its chain head, serialising its states directly.
+    fn push_order(
         &mut self,
         key: &OrderKey,
         state: &OrderState,
-        desired: Option<&pxsync_core::desired::DesiredOrder>,
-        traceparent: Option<String>,
-    ) {
-        self.push_row(key, state, desired.map(json_bytes), desired, traceparent);
-    }
-
-    fn push_row(
-        &mut self,
-        key: &OrderKey,
-        state: &OrderState,
-        desired_json: Option<Vec<u8>>,
         desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
     ) {
@@ -460,7 +508,7 @@ impl StateRows {
         self.order.push(key.1.clone());
         self.revision.push(state.revision() as i64);
         self.state.push(json_bytes(state));
-        self.desired.push(desired_json);
+        self.desired.push(desired.map(json_bytes));
         self.parent
             .push(desired.and_then(|d| d.parent_order_id.clone()));
         self.email
@@ -469,38 +517,47 @@ impl StateRows {
         self.traceparent.push(traceparent);
     }
 
-    async fn write(&self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    /// Writes the rows with `statement`, which takes the columns in this struct's order.
+    async fn write(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        statement: &tokio_postgres::Statement,
+    ) -> Result<()> {
         if self.ev.is_empty() {
             return Ok(());
         }
-        futures::try_join!(self.upsert(tx, "order_state"), async {
-            tx.execute(crate::salons::MARK_ORDERS_SQL, &[&self.ev, &self.order])
-                .await
-                .ctx("mark the orders for the emitter")
-        })?;
-        Ok(())
-    }
-
-    /// Inserts (or updates) the rows into `table`, an `order_state` or a shadow copy of it.
-    pub(crate) async fn upsert(
-        &self,
-        client: &tokio_postgres::Transaction<'_>,
-        table: &str,
-    ) -> Result<()> {
-        client
-            .execute(
-            &format!("INSERT INTO {table} (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
-             ON CONFLICT (planexpo_event, order_id) DO UPDATE SET
-                revision = EXCLUDED.revision, state = EXCLUDED.state, desired = EXCLUDED.desired,
-                parent_order_id = EXCLUDED.parent_order_id, email_key = EXCLUDED.email_key, updated_at = EXCLUDED.updated_at,
-                traceparent = coalesce(EXCLUDED.traceparent, {table}.traceparent)"),
-            &[&self.ev, &self.order, &self.revision, &self.state, &self.desired, &self.parent, &self.email, &self.updated, &self.traceparent],
+        tx.execute(
+            statement,
+            &[
+                &self.ev,
+                &self.order,
+                &self.revision,
+                &self.state,
+                &self.desired,
+                &self.parent,
+                &self.email,
+                &self.updated,
+                &self.traceparent,
+                &self.chain_hash,
+            ],
         )
         .await
         .ctx("write the order states")?;
         Ok(())
     }
+}
+
+/// Prepares (once per connection) every statement of `sqls`.
+async fn prepare_all(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sqls: &[&str],
+    what: &'static str,
+) -> Result<Vec<tokio_postgres::Statement>> {
+    let mut prepared = Vec::with_capacity(sqls.len());
+    for sql in sqls {
+        prepared.push(tx.prepare_cached(sql).await.ctx(what)?);
+    }
+    Ok(prepared)
 }
 
 /// A json/jsonb column deserialised straight from its bytes (no `serde_json::Value` between).

@@ -251,8 +251,9 @@ pub struct EmitterArgs {
 /// The projector's settings.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectorArgs {
-    /// Messages per fetched batch, and so per Postgres transaction.
-    #[arg(id = "projector_batch", long = "projector-batch", env = "PXSYNC_PROJECTOR_BATCH", default_value_t = crate::projector::DEFAULT_BATCH, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=5000), usize::from))]
+    /// Messages per fetched batch, and so per Postgres transaction (at most 1,000: each order of
+    /// a batch holds an advisory lock until the commit).
+    #[arg(id = "projector_batch", long = "projector-batch", env = "PXSYNC_PROJECTOR_BATCH", default_value_t = crate::projector::DEFAULT_BATCH, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1000), usize::from))]
     pub batch: usize,
     /// Batches projected at once, each in its own transaction and connection.
     #[arg(id = "projector_transactions", long = "projector-transactions", env = "PXSYNC_PROJECTOR_TRANSACTIONS", default_value_t = crate::projector::DEFAULT_TRANSACTIONS, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u8).range(1..=8), usize::from))]
