@@ -717,6 +717,32 @@ mod tests {
         );
     }
 
+    /// Values that look like the placeholder or like the e-mail member, anywhere in the event,
+    /// do not move the splice: the stored bytes open into the event as it was published.
+    #[test]
+    fn a_hostile_contact_is_sealed_and_opened_intact() {
+        let k = key();
+        let (mut event, _) = stored_event(&k);
+        let EventData::Observed(o) = &mut event.data else {
+            panic!("an observation")
+        };
+        let c = o.snapshot.contact.as_mut().unwrap();
+        c.company = Some("\u{1}pxsync-sealed:AAAA\"email\":\"x\"".into());
+        c.email = "\"email\":\"\u{1}pxsync-sealed: é@example.com".into();
+        c.phone_2 = None;
+        let stored = seal_event(&event, &k, &SystemRandom::new()).unwrap();
+        let text = String::from_utf8(stored.clone()).unwrap();
+        assert!(!text.contains("example.com"), "the e-mail is sealed");
+        assert_eq!(
+            open_stored(&stored, Some(&k.key), event.event_id),
+            (Ok(event.clone()), false)
+        );
+        assert_eq!(
+            open_as_value(&stored, Some(&k.key), event.event_id),
+            (Ok(event), false)
+        );
+    }
+
     #[test]
     fn the_typed_reading_erases_as_the_value_reading_does() {
         let k = key();
