@@ -49,10 +49,33 @@ impl Default for StreamSettings {
     }
 }
 
-/// The header names pxsync sets.
-pub const HEADER_KIND: &str = "Pxsync-Kind";
-pub const HEADER_SCHEMA: &str = "Pxsync-Schema-Version";
+/// The trace context header (W3C), beside `Nats-Msg-Id`, the only headers pxsync sets. The
+/// kind and the schema version are in the payload, where the projector reads them: headers
+/// repeating them cost the ingestor a map insert and an allocation each per event.
 pub const HEADER_TRACEPARENT: &str = "traceparent";
+
+/// An event as it goes on the bus: its subject, id, trace context and payload bytes. Made
+/// where the CPU is free (the ingestor encodes a page on a blocking thread), published later
+/// with [`Bus::publish_encoded`].
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub subject: String,
+    pub event_id: uuid::Uuid,
+    pub traceparent: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+impl Encoded {
+    /// `event` encoded for the namespace `ns`.
+    pub fn of(ns: &Namespace, event: &EventEnvelope) -> Encoded {
+        Encoded {
+            subject: ns.order_subject(&event.planexpo_event, &event.order_id),
+            event_id: event.event_id,
+            traceparent: event.traceparent.clone(),
+            payload: encode(event),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Bus {
@@ -126,21 +149,25 @@ impl Bus {
         &self,
         event: &EventEnvelope,
     ) -> Result<jetstream::context::PublishAckFuture, BusError> {
+        self.publish_encoded(Encoded::of(&self.ns, event)).await
+    }
+
+    /// Publishes an event encoded beforehand (see [`Encoded`]); the returned future resolves on
+    /// JetStream's acknowledgement.
+    pub async fn publish_encoded(
+        &self,
+        encoded: Encoded,
+    ) -> Result<jetstream::context::PublishAckFuture, BusError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
-            event.event_id.to_string().as_str(),
+            encoded.event_id.to_string().as_str(),
         );
-        headers.insert(HEADER_KIND, event.kind().as_str());
-        headers.insert(HEADER_SCHEMA, event.schema_version.to_string().as_str());
-        if let Some(tp) = &event.traceparent {
+        if let Some(tp) = &encoded.traceparent {
             headers.insert(HEADER_TRACEPARENT, tp.as_str());
         }
-        let subject = self
-            .ns
-            .order_subject(&event.planexpo_event, &event.order_id);
         self.js
-            .publish_with_headers(subject, headers, encode(event).into())
+            .publish_with_headers(encoded.subject, headers, encoded.payload.into())
             .await
             .map_err(|e| js_err("publish")(&e))
     }

@@ -204,7 +204,12 @@ pub fn encode(event: &EventEnvelope) -> Vec<u8> {
             EventData::Rejected(r) => WireDataRef::Rejected(r),
         },
     };
-    serde_json::to_vec(&wire).unwrap_or_default()
+    // Sized for a typical event at once (about 1.4 KB), not grown from empty.
+    let mut out = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut out, &wire) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Decodes an envelope. Serde's messages are not passed on verbatim for the data part, since

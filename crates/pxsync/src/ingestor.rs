@@ -6,7 +6,7 @@
 
 use crate::{Shutdown, new_traceparent, now};
 use anyhow::Context;
-use pxsync_bus::Bus;
+use pxsync_bus::{Bus, Encoded};
 use pxsync_core::event::{DeriveContext, Previous, derive_events};
 use pxsync_core::order::{Observation, observe};
 use pxsync_planexpo::PlanexpoClient;
@@ -135,7 +135,7 @@ pub async fn poll_once(
             .await
             .with_context(|| format!("read the order feed of {event}"))?;
         outcome.orders_read += page.orders.len();
-        pass.push(&page.orders).await?;
+        pass.push(page.orders).await?;
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,
@@ -148,12 +148,13 @@ pub async fn poll_once(
 /// Pages published whose acknowledgements and record may still be pending, at most.
 const PAGES_IN_FLIGHT: usize = 4;
 
-/// One pass over the feed, pipelined: while the next pages are judged, derived and published,
-/// a recorder task awaits the acknowledgements of the pages already published and records them
-/// (coalescing the pages waiting for it into one transaction). Records happen strictly in page
-/// order, each only after every event of its pages was acknowledged, so the watermark never
-/// passes an unacknowledged event. An order seen again while an earlier page is unrecorded is
-/// derived against that page's memory, not the store's (no duplicate, no lost change).
+/// One pass over the feed, pipelined in three stages: a page is judged, derived and encoded on
+/// a blocking thread while the page before it is published, and a recorder task awaits the
+/// acknowledgements of the pages already published and records them (coalescing the pages
+/// waiting for it into one transaction). Records happen strictly in page order, each only after
+/// every event of its pages was acknowledged, so the watermark never passes an unacknowledged
+/// event. An order seen again while an earlier page is unrecorded is derived against that
+/// page's memory, not the store's (no duplicate, no lost change).
 pub struct FeedPass<'a> {
     store: &'a Store,
     bus: &'a Bus,
@@ -161,6 +162,8 @@ pub struct FeedPass<'a> {
     /// The memories of the pages not known to be recorded, oldest first, by page number.
     unrecorded: VecDeque<(u64, Arc<BTreeMap<String, Previous>>)>,
     pages: Option<mpsc::Sender<(u64, PublishedPage)>>,
+    /// The last page prepared, not yet published, with its number.
+    ready: Option<(u64, PreparedPage)>,
     /// The number of the last page recorded (0: none yet).
     recorded: watch::Receiver<u64>,
     recorder: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -184,6 +187,7 @@ impl<'a> FeedPass<'a> {
             salon,
             unrecorded: VecDeque::new(),
             pages: Some(pages),
+            ready: None,
             recorded,
             recorder: Some(recorder),
             next_page: 1,
@@ -191,23 +195,53 @@ impl<'a> FeedPass<'a> {
         }
     }
 
-    /// Publishes one page; returns once it is queued for its record (waiting while
-    /// [`PAGES_IN_FLIGHT`] pages are ahead of it).
-    pub async fn push(&mut self, raws: &[serde_json::Value]) -> anyhow::Result<()> {
-        // Forget the memories already in the store before `publish` reads the store: a page
-        // recorded after this point is still in the overlay.
+    /// Takes one page: prepares it (judged, derived, encoded) on a blocking thread while the
+    /// page before it is published and queued for its record (waiting while
+    /// [`PAGES_IN_FLIGHT`] pages are ahead of it). [`FeedPass::finish`] publishes the last one.
+    pub async fn push(&mut self, raws: Vec<serde_json::Value>) -> anyhow::Result<()> {
+        // Forget the memories already in the store before the store is read: a page recorded
+        // after this point is still in the overlay.
         let recorded = *self.recorded.borrow();
+        let mut forgotten = Vec::new();
         while self.unrecorded.front().is_some_and(|(n, _)| *n <= recorded) {
-            self.unrecorded.pop_front();
+            forgotten.extend(self.unrecorded.pop_front());
         }
-        let overlay: Vec<&BTreeMap<String, Previous>> =
-            self.unrecorded.iter().rev().map(|(_, m)| &**m).collect();
-        let page = publish(self.store, self.bus, self.salon, raws, &overlay, true).await?;
-        self.published += page.acks.len();
+        if !forgotten.is_empty() {
+            // Freeing a page's memories (500 orders' units) is off the publishing path.
+            tokio::task::spawn_blocking(move || drop(forgotten));
+        }
+        let event = self.salon.planexpo.event();
+        let previous = self.store.previous(event, &feed_ids(&raws)).await?;
+        // Newest first: the page prepared last, then the unrecorded ones.
+        let overlay: Vec<Arc<BTreeMap<String, Previous>>> = self
+            .unrecorded
+            .iter()
+            .rev()
+            .map(|(_, m)| Arc::clone(m))
+            .collect();
+        let input = PageInput::new(self.salon, self.bus, true);
+        let preparing = tokio::task::spawn_blocking(move || {
+            let overlay: Vec<&BTreeMap<String, Previous>> = overlay.iter().map(|m| &**m).collect();
+            input.prepare(raws, &previous, &overlay)
+        });
+        let published = self.publish_ready().await;
+        let prepared = preparing.await.context("the preparation of a feed page")?;
+        published?;
         let number = self.next_page;
         self.next_page += 1;
         self.unrecorded
-            .push_back((number, Arc::clone(&page.observed)));
+            .push_back((number, Arc::clone(&prepared.observed)));
+        self.ready = Some((number, prepared));
+        Ok(())
+    }
+
+    /// Publishes the page prepared last, if any, and queues it for its record.
+    async fn publish_ready(&mut self) -> anyhow::Result<()> {
+        let Some((number, prepared)) = self.ready.take() else {
+            return Ok(());
+        };
+        let page = prepared.send(self.store, self.bus, self.salon).await?;
+        self.published += page.acks.len();
         let queued = match &self.pages {
             Some(pages) => pages.send((number, page)).await.is_ok(),
             None => false,
@@ -229,8 +263,10 @@ impl<'a> FeedPass<'a> {
         Ok(())
     }
 
-    /// Waits for the last pages' acknowledgements and record; returns the events published.
+    /// Publishes the last page, waits for the last pages' acknowledgements and record; returns
+    /// the events published.
     pub async fn finish(mut self) -> anyhow::Result<usize> {
+        self.publish_ready().await?;
         self.finish_recorder().await?;
         Ok(self.published)
     }
@@ -303,34 +339,69 @@ pub async fn ingest_orders(
     raws: &[serde_json::Value],
     advance_watermark: bool,
 ) -> anyhow::Result<usize> {
-    let page = publish(store, bus, salon, raws, &[], advance_watermark).await?;
+    let previous = store
+        .previous(salon.planexpo.event(), &feed_ids(raws))
+        .await?;
+    let prepared =
+        PageInput::new(salon, bus, advance_watermark).prepare(raws.to_vec(), &previous, &[]);
+    let page = prepared.send(store, bus, salon).await?;
     let published = page.acks.len();
     settle(store, salon.planexpo.event(), vec![page]).await?;
     Ok(published)
 }
 
-/// Judges, derives and publishes a set of raw orders, without waiting for the
-/// acknowledgements. `overlay`: the memories of pages published but not yet recorded, newest
-/// first (they win over the store's memory).
-async fn publish(
-    store: &Store,
-    bus: &Bus,
-    salon: &Salon,
-    raws: &[serde_json::Value],
-    overlay: &[&BTreeMap<String, Previous>],
-    advance_watermark: bool,
-) -> anyhow::Result<PublishedPage> {
-    let event = salon.planexpo.event();
-    // The store's memory is read while the orders are judged: by the ids as the feed gives
-    // them (an order without a usable id is judged unidentifiable and has no memory).
-    let feed_ids: Vec<String> = raws
-        .iter()
+/// The ids of raw orders as the feed gives them (an order without a usable id is judged
+/// unidentifiable and has no memory).
+fn feed_ids(raws: &[serde_json::Value]) -> Vec<String> {
+    raws.iter()
         .filter_map(|raw| raw.get("id")?.as_str().map(str::to_owned))
-        .collect();
-    let (previous, judged) = tokio::join!(store.previous(event, &feed_ids), async {
+        .collect()
+}
+
+/// What preparing a page needs of its salon and bus (owned: it runs on a blocking thread).
+struct PageInput {
+    event: String,
+    inwink_event_id: String,
+    namespace: pxsync_core::namespace::Namespace,
+    advance_watermark: bool,
+}
+
+/// A page judged, derived and encoded, not yet published.
+struct PreparedPage {
+    /// Each event to publish, with the span of its order's publication.
+    messages: Vec<(Encoded, tracing::Span)>,
+    /// The publish spans, one per order published.
+    spans: Vec<tracing::Span>,
+    /// The memory of each order published, after this page.
+    observed: Arc<BTreeMap<String, Previous>>,
+    watermark: Option<Watermark>,
+    /// Orders of the feed that could not be judged: (order id if any, the problem).
+    problems: Vec<(Option<String>, String)>,
+}
+
+impl PageInput {
+    fn new(salon: &Salon, bus: &Bus, advance_watermark: bool) -> PageInput {
+        PageInput {
+            event: salon.planexpo.event().to_owned(),
+            inwink_event_id: salon.inwink_event_id.clone(),
+            namespace: bus.namespace().clone(),
+            advance_watermark,
+        }
+    }
+
+    /// Judges, derives and encodes raw orders (CPU only). `previous`: the store's memory of
+    /// them; `overlay`: the memories of pages prepared but not yet recorded, newest first
+    /// (they win over the store's memory).
+    fn prepare(
+        self,
+        raws: Vec<serde_json::Value>,
+        previous: &BTreeMap<String, Previous>,
+        overlay: &[&BTreeMap<String, Previous>],
+    ) -> PreparedPage {
         let mut observations = Vec::with_capacity(raws.len());
         let mut watermark: Option<Watermark> = None;
-        for raw in raws {
+        let mut problems = Vec::new();
+        for raw in &raws {
             match observe(raw) {
                 Ok(obs) => {
                     let (id, at) = match &obs {
@@ -352,57 +423,84 @@ async fn publish(
                 }
                 Err(problem) => {
                     let message = problem.to_string();
-                    tracing::warn!(event, problem = %message, "order of the feed ignored");
-                    store
-                        .record_feed_problem(event, problem.order_id.as_deref(), &message)
-                        .await?;
+                    tracing::warn!(event = %self.event, problem = %message, "order of the feed ignored");
+                    problems.push((problem.order_id.clone(), message));
                 }
             }
         }
-        anyhow::Ok((observations, watermark))
-    });
-    let previous = previous?;
-    let (observations, watermark) = judged?;
-    let recorded_at = now();
-    let mut acks = Vec::new();
-    let mut observed: BTreeMap<String, Previous> = BTreeMap::new();
-    let mut spans = Vec::new();
-    let unseen = Previous::default();
-    for (id, obs) in observations {
-        // The freshest memory: earlier in this page, then the page in flight, then the store.
-        let prev = observed
-            .get(&id)
-            .or_else(|| overlay.iter().find_map(|o| o.get(&id)))
-            .or_else(|| previous.get(&id))
-            .unwrap_or(&unseen);
-        // One Planexpo change is one trace: the publish span's context travels with the event.
-        let span = tracing::info_span!("ingest.publish", order = %id, event = %salon.planexpo.event(), revision = tracing::field::Empty);
-        let traceparent = span
-            .in_scope(crate::telemetry::current_traceparent)
-            .unwrap_or_else(new_traceparent);
-        let ctx = DeriveContext {
-            inwink_event_id: &salon.inwink_event_id,
-            recorded_at,
-            traceparent: Some(&traceparent),
-        };
-        let events = derive_events(prev, obs, &ctx);
-        if events.is_empty() {
-            continue;
+        // The raw page is freed here, on this thread.
+        drop(raws);
+        let recorded_at = now();
+        let mut messages = Vec::new();
+        let mut observed: BTreeMap<String, Previous> = BTreeMap::new();
+        let mut spans = Vec::new();
+        let unseen = Previous::default();
+        for (id, obs) in observations {
+            // The freshest memory: earlier in this page, then the pages in flight, then the
+            // store.
+            let prev = observed
+                .get(&id)
+                .or_else(|| overlay.iter().find_map(|o| o.get(&id)))
+                .or_else(|| previous.get(&id))
+                .unwrap_or(&unseen);
+            // One Planexpo change is one trace: the publish span's context travels with the
+            // event.
+            let span = tracing::info_span!("ingest.publish", order = %id, event = %self.event, revision = tracing::field::Empty);
+            let traceparent = span
+                .in_scope(crate::telemetry::current_traceparent)
+                .unwrap_or_else(new_traceparent);
+            let ctx = DeriveContext {
+                inwink_event_id: &self.inwink_event_id,
+                recorded_at,
+                traceparent: Some(&traceparent),
+            };
+            let events = derive_events(prev, obs, &ctx);
+            if events.is_empty() {
+                continue;
+            }
+            span.record("revision", events[0].revision);
+            for e in &events {
+                messages.push((Encoded::of(&self.namespace, e), span.clone()));
+            }
+            spans.push(span);
+            let next = prev.after_owned(events);
+            observed.insert(id, next);
         }
-        span.record("revision", events[0].revision);
-        for e in &events {
-            acks.push(bus.publish_async(e).instrument(span.clone()).await?);
+        PreparedPage {
+            messages,
+            spans,
+            observed: Arc::new(observed),
+            watermark: if self.advance_watermark {
+                watermark
+            } else {
+                None
+            },
+            problems,
         }
-        spans.push(span);
-        let next = prev.after_owned(events);
-        observed.insert(id, next);
     }
-    Ok(PublishedPage {
-        acks,
-        observed: Arc::new(observed),
-        watermark: if advance_watermark { watermark } else { None },
-        spans,
-    })
+}
+
+impl PreparedPage {
+    /// Records the page's feed problems and publishes its events, without waiting for the
+    /// acknowledgements.
+    async fn send(self, store: &Store, bus: &Bus, salon: &Salon) -> anyhow::Result<PublishedPage> {
+        let event = salon.planexpo.event();
+        for (order_id, message) in &self.problems {
+            store
+                .record_feed_problem(event, order_id.as_deref(), message)
+                .await?;
+        }
+        let mut acks = Vec::with_capacity(self.messages.len());
+        for (encoded, span) in self.messages {
+            acks.push(bus.publish_encoded(encoded).instrument(span).await?);
+        }
+        Ok(PublishedPage {
+            acks,
+            observed: self.observed,
+            watermark: self.watermark,
+            spans: self.spans,
+        })
+    }
 }
 
 /// The whole ingestor: the webhook receiver when an address is set, and one poller per salon
