@@ -81,13 +81,8 @@ impl Store {
                 .collect();
             let prevs = observed
                 .values()
-                .map(|p| {
-                    serde_json::to_vec(p).map_err(|e| StoreError::Corrupt {
-                        what: "ingest_orders.previous",
-                        detail: e.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<Vec<u8>>>>()?;
+                .map(crate::project::json_bytes)
+                .collect::<Vec<Vec<u8>>>();
             let upsert = tx
                 .prepare_cached(
                     "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)

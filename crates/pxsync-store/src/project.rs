@@ -577,7 +577,12 @@ fn json_column<T: serde::de::DeserializeOwned>(
 /// A value as the JSON bytes `order_state` stores (`bytea`), serialised once, straight from
 /// the typed value.
 pub(crate) fn json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+    // Sized for a typical order's state at once (about 1 KB), not grown from empty.
+    let mut out = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut out, v) {
+        Ok(()) => out,
+        Err(_) => b"null".to_vec(),
+    }
 }
 
 /// The purpose of a salon's mask lock: held exclusively by a mask import, shared by every
