@@ -189,7 +189,12 @@ pub(crate) fn seal_event(
     })
     .map_err(|_| sealing_failed())?;
 
-    let placeholder = format!("\\u0001pxsync-sealed:{nonce_text}");
+    let placeholder = format!("\u{1}pxsync-sealed:{nonce_text}");
+    // The member as `encode` writes it (serde_json escapes the control character).
+    let member = format!(
+        "\"email\":{}",
+        serde_json::to_string(&placeholder).map_err(|_| sealing_failed())?
+    );
     let mut view = event.clone();
     if let EventData::Observed(o) = &mut view.data
         && let Some(c) = o.snapshot.contact.as_mut()
@@ -200,10 +205,9 @@ pub(crate) fn seal_event(
         c.job_title = None;
         c.phone_1 = None;
         c.phone_2 = None;
-        c.email = format!("\u{1}pxsync-sealed:{nonce_text}");
+        c.email = placeholder;
     }
     let encoded = encode(&view);
-    let member = format!("\"email\":\"{placeholder}\"");
     let at = memchr::memmem::find(&encoded, member.as_bytes()).ok_or_else(sealing_failed)?;
     let mut stored = Vec::with_capacity(encoded.len() + sealed.len() + 16);
     stored.extend_from_slice(&encoded[..at]);

@@ -291,8 +291,13 @@ impl Store {
             } else {
                 &mut inserted
             };
-            rows.push_order(key, &order.state, desired.as_ref(), traceparent);
-            rows.chain_hash.push(order.head.clone());
+            rows.push_order(
+                key,
+                &order.state,
+                desired.as_ref(),
+                traceparent,
+                order.head.clone(),
+            );
             if any {
                 marked_ev.push(key.0.clone());
                 marked_order.push(key.1.clone());
@@ -496,13 +501,14 @@ struct StateRows {
 }
 
 impl StateRows {
-    /// Adds an order's row but its chain head, serialising its states directly.
+    /// Adds an order's row, serialising its states directly.
     fn push_order(
         &mut self,
         key: &OrderKey,
         state: &OrderState,
         desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
+        chain_hash: Option<String>,
     ) {
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
@@ -515,6 +521,7 @@ impl StateRows {
             .push(desired.and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone())));
         self.updated.push(desired.map(|d| d.updated_at.datetime()));
         self.traceparent.push(traceparent);
+        self.chain_hash.push(chain_hash);
     }
 
     /// Writes the rows with `statement`, which takes the columns in this struct's order.
