@@ -336,14 +336,13 @@ pub async fn ingest_orders(
     store: &Store,
     bus: &Bus,
     salon: &Salon,
-    raws: &[serde_json::Value],
+    raws: Vec<serde_json::Value>,
     advance_watermark: bool,
 ) -> anyhow::Result<usize> {
     let previous = store
-        .previous(salon.planexpo.event(), &feed_ids(raws))
+        .previous(salon.planexpo.event(), &feed_ids(&raws))
         .await?;
-    let prepared =
-        PageInput::new(salon, bus, advance_watermark).prepare(raws.to_vec(), &previous, &[]);
+    let prepared = PageInput::new(salon, bus, advance_watermark).prepare(raws, &previous, &[]);
     let page = prepared.send(store, bus, salon).await?;
     let published = page.acks.len();
     settle(store, salon.planexpo.event(), vec![page]).await?;

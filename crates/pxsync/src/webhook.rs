@@ -102,7 +102,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: bytes::Byt
         return StatusCode::ACCEPTED;
     };
     match salon.planexpo.order(&delivery.order_id).await {
-        Ok(Some(order)) => match ingest_orders(&r.store, &r.bus, salon, &[order], false).await {
+        Ok(Some(order)) => match ingest_orders(&r.store, &r.bus, salon, vec![order], false).await {
             Ok(published) => {
                 tracing::debug!(
                     order = delivery.order_id,
