@@ -149,7 +149,8 @@ pub async fn poll_once(
 const PAGES_IN_FLIGHT: usize = 4;
 
 /// One pass over the feed, pipelined in three stages: a page is judged, derived and encoded on
-/// a blocking thread while the page before it is published, and a recorder task awaits the
+/// a blocking thread while the store's memory of the next page is read and the page before it
+/// is published, and a recorder task awaits the
 /// acknowledgements of the pages already published and records them (coalescing the pages
 /// waiting for it into one transaction). Records happen strictly in page order, each only after
 /// every event of its pages was acknowledged, so the watermark never passes an unacknowledged
@@ -162,8 +163,8 @@ pub struct FeedPass<'a> {
     /// The memories of the pages not known to be recorded, oldest first, by page number.
     unrecorded: VecDeque<(u64, Arc<BTreeMap<String, Previous>>)>,
     pages: Option<mpsc::Sender<(u64, PublishedPage)>>,
-    /// The last page prepared, not yet published, with its number.
-    ready: Option<(u64, PreparedPage)>,
+    /// The last page handed over, being prepared on a blocking thread, with its number.
+    preparing: Option<(u64, tokio::task::JoinHandle<PreparedPage>)>,
     /// The number of the last page recorded (0: none yet).
     recorded: watch::Receiver<u64>,
     recorder: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -187,7 +188,7 @@ impl<'a> FeedPass<'a> {
             salon,
             unrecorded: VecDeque::new(),
             pages: Some(pages),
-            ready: None,
+            preparing: None,
             recorded,
             recorder: Some(recorder),
             next_page: 1,
@@ -195,8 +196,9 @@ impl<'a> FeedPass<'a> {
         }
     }
 
-    /// Takes one page: prepares it (judged, derived, encoded) on a blocking thread while the
-    /// page before it is published and queued for its record (waiting while
+    /// Takes one page: reads the store's memory of its orders while the page before it is
+    /// still being prepared, then starts preparing it (judged, derived, encoded) on a blocking
+    /// thread and publishes the page before it meanwhile, queued for its record (waiting while
     /// [`PAGES_IN_FLIGHT`] pages are ahead of it). [`FeedPass::finish`] publishes the last one.
     pub async fn push(&mut self, raws: Vec<serde_json::Value>) -> anyhow::Result<()> {
         // Forget the memories already in the store before the store is read: a page recorded
@@ -212,7 +214,10 @@ impl<'a> FeedPass<'a> {
         }
         let event = self.salon.planexpo.event();
         let previous = self.store.previous(event, &feed_ids(&raws)).await?;
-        // Newest first: the page prepared last, then the unrecorded ones.
+        // The page before this one is unrecorded (not even published): its memory joins the
+        // overlay before this page is derived.
+        let before = self.prepared().await?;
+        // Newest first: the page before this one, then the other unrecorded ones.
         let overlay: Vec<Arc<BTreeMap<String, Previous>>> = self
             .unrecorded
             .iter()
@@ -224,22 +229,28 @@ impl<'a> FeedPass<'a> {
             let overlay: Vec<&BTreeMap<String, Previous>> = overlay.iter().map(|m| &**m).collect();
             input.prepare(raws, &previous, &overlay)
         });
-        let published = self.publish_ready().await;
-        let prepared = preparing.await.context("the preparation of a feed page")?;
-        published?;
         let number = self.next_page;
         self.next_page += 1;
-        self.unrecorded
-            .push_back((number, Arc::clone(&prepared.observed)));
-        self.ready = Some((number, prepared));
+        self.preparing = Some((number, preparing));
+        if let Some(page) = before {
+            self.publish(page).await?;
+        }
         Ok(())
     }
 
-    /// Publishes the page prepared last, if any, and queues it for its record.
-    async fn publish_ready(&mut self) -> anyhow::Result<()> {
-        let Some((number, prepared)) = self.ready.take() else {
-            return Ok(());
+    /// Waits for the page being prepared, if any, and keeps its memory as unrecorded.
+    async fn prepared(&mut self) -> anyhow::Result<Option<(u64, PreparedPage)>> {
+        let Some((number, preparing)) = self.preparing.take() else {
+            return Ok(None);
         };
+        let prepared = preparing.await.context("the preparation of a feed page")?;
+        self.unrecorded
+            .push_back((number, Arc::clone(&prepared.observed)));
+        Ok(Some((number, prepared)))
+    }
+
+    /// Publishes a prepared page and queues it for its record.
+    async fn publish(&mut self, (number, prepared): (u64, PreparedPage)) -> anyhow::Result<()> {
         let page = prepared.send(self.store, self.bus, self.salon).await?;
         self.published += page.acks.len();
         let queued = match &self.pages {
@@ -266,7 +277,9 @@ impl<'a> FeedPass<'a> {
     /// Publishes the last page, waits for the last pages' acknowledgements and record; returns
     /// the events published.
     pub async fn finish(mut self) -> anyhow::Result<usize> {
-        self.publish_ready().await?;
+        if let Some(page) = self.prepared().await? {
+            self.publish(page).await?;
+        }
         self.finish_recorder().await?;
         Ok(self.published)
     }
