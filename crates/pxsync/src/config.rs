@@ -238,6 +238,11 @@ pub struct EmitterArgs {
     /// How long a claim is held before another process may take the order.
     #[arg(id = "emitter_lease", long = "emitter-lease", env = "PXSYNC_EMITTER_LEASE", default_value = "15s", value_parser = duration)]
     pub lease: Duration,
+    /// The longest wait before an order is tried again after failed attempts (the wait doubles
+    /// from 0.5 s with each failure, with jitter; at least 1 s). inwink's own Retry-After is
+    /// always honoured.
+    #[arg(id = "emitter_backoff_max", long = "emitter-backoff-max", env = "PXSYNC_EMITTER_BACKOFF_MAX", default_value = "30s", value_parser = duration)]
+    pub backoff_max: Duration,
     /// How often inwink is read for partners and participants deleted by hand, and mapped
     /// products renamed or gone ("0s": never).
     #[arg(id = "existence_check_interval", long = "existence-check-interval", env = "PXSYNC_EXISTENCE_CHECK_INTERVAL", default_value = "60s", value_parser = duration)]

@@ -24,6 +24,8 @@ pub struct EmitterSettings {
     pub concurrency: usize,
     pub poll_interval: Duration,
     pub lease: Duration,
+    /// The longest backoff after failed attempts (see [`backoff`]).
+    pub backoff_max: Duration,
     /// This process's name in claims.
     pub worker: String,
 }
@@ -34,6 +36,7 @@ impl EmitterSettings {
             concurrency: args.concurrency.max(1),
             poll_interval: args.poll_interval,
             lease: args.lease,
+            backoff_max: args.backoff_max.max(MIN_BACKOFF_MAX),
             worker: format!("emitter-{}-{:08x}", std::process::id(), fastrand::u32(..)),
         }
     }
@@ -89,6 +92,7 @@ pub async fn run(
                 let store = store.clone();
                 let clients = &clients;
                 let lease = settings.lease;
+                let backoff_max = settings.backoff_max;
                 async move {
                     // Keep the claim while the reconcile runs (slow inwink answers, retries).
                     let renew = async {
@@ -106,14 +110,14 @@ let span = tracing::info_span!("emitter.reconcile", order = %claim.order_id, eve
                     crate::telemetry::set_remote_parent(&span, traceparent.as_deref());
                     crate::telemetry::add_link(&span, traceparent.as_deref());
                     let outcome = tokio::select! {
-                        r = reconcile(&store, clients, &claim).instrument(span) => r,
+                        r = reconcile(&store, clients, &claim, backoff_max).instrument(span) => r,
                         () = renew => unreachable!("the renewal loop never ends"),
                     };
                     let finish = match outcome {
                         Ok(f) => f,
                         Err(e) => {
                             tracing::warn!(order = %claim.order_id, error = format!("{e:#}"), "reconcile failed");
-                            Finish::Waiting { delay: backoff(claim.attempts), attempts: claim.attempts + 1, reason: "internal error: see the emitter log".into() }
+                            Finish::Waiting { delay: backoff(claim.attempts, backoff_max), attempts: claim.attempts + 1, reason: "internal error: see the emitter log".into() }
                         }
                     };
                     if let Err(e) = store.finish(&claim, &finish).await {
@@ -126,10 +130,14 @@ let span = tracing::info_span!("emitter.reconcile", order = %claim.order_id, eve
     Ok(())
 }
 
-/// Per-order exponential backoff with jitter: from at most 0.5 s, capped at 30 s.
-pub fn backoff(attempts: i32) -> Duration {
+/// The smallest `PXSYNC_EMITTER_BACKOFF_MAX` taken (a smaller one is raised to it).
+const MIN_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Per-order exponential backoff with jitter after `attempts` failures: 0.5 s doubling with each,
+/// capped at `max`, then between half of that and all of it.
+pub fn backoff(attempts: i32, max: Duration) -> Duration {
     let base = 0.5 * 2f64.powi(attempts.clamp(0, 10));
-    Duration::from_secs_f64(base.min(30.0) * (0.5 + fastrand::f64() * 0.5))
+    Duration::from_secs_f64(base.min(max.as_secs_f64()) * (0.5 + fastrand::f64() * 0.5))
 }
 
 /// What executing a plan led to.
@@ -142,7 +150,13 @@ enum Step {
 }
 
 /// Reconciles one order.
-pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyhow::Result<Finish> {
+/// `backoff_max`: the longest wait it may ask for after a failure.
+pub async fn reconcile(
+    store: &Store,
+    clients: &Clients,
+    claim: &Claim,
+    backoff_max: Duration,
+) -> anyhow::Result<Finish> {
     let ev = claim.planexpo_event.as_str();
     let mut lock_conn = store.client().await?;
     let lock = lock_conn.transaction().await?;
@@ -174,6 +188,7 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
                     if progressed { 0 } else { claim.attempts },
                     "observe",
                     &e,
+                    backoff_max,
                 ));
             }
             continue;
@@ -198,14 +213,24 @@ pub async fn reconcile(store: &Store, clients: &Clients, claim: &Claim) -> anyho
         if plan.ops.is_empty() {
             return Ok(Finish::Done);
         }
-        match execute(store, client, claim, &ctx, plan.ops, &mut progressed).await? {
+        match execute(
+            store,
+            client,
+            claim,
+            &ctx,
+            plan.ops,
+            &mut progressed,
+            backoff_max,
+        )
+        .await?
+        {
             Step::Applied => return Ok(Finish::Done),
             Step::Replan => continue,
             Step::Finish(f) => return Ok(f),
         }
     }
     Ok(Finish::Waiting {
-        delay: backoff(claim.attempts),
+        delay: backoff(claim.attempts, backoff_max),
         attempts: claim.attempts + 1,
         reason: "did not converge in 6 rounds".into(),
     })
@@ -240,7 +265,7 @@ async fn record(
 ///
 /// `attempts`: the failures so far (0 when this reconcile made progress: backoff resets on
 /// success).
-fn failure(attempts: i32, what: &str, e: &InwinkError) -> Finish {
+fn failure(attempts: i32, what: &str, e: &InwinkError, backoff_max: Duration) -> Finish {
     match e {
         InwinkError::RateLimited { retry_after, .. } => Finish::Waiting {
             delay: *retry_after,
@@ -257,12 +282,12 @@ fn failure(attempts: i32, what: &str, e: &InwinkError) -> Finish {
             reason: format!("{what}: inwink unavailable ({status})"),
         },
         e if e.is_transient() => Finish::Waiting {
-            delay: backoff(attempts),
+            delay: backoff(attempts, backoff_max),
             attempts: attempts + 1,
             reason: format!("{what}: {e}"),
         },
         InwinkError::Unauthorized { .. } | InwinkError::Token { .. } => Finish::Waiting {
-            delay: backoff(attempts),
+            delay: backoff(attempts, backoff_max),
             attempts: attempts + 1,
             reason: format!("{what}: {e}"),
         },
@@ -283,6 +308,7 @@ async fn execute(
     ctx: &ReconcileContext,
     ops: Vec<Op>,
     progressed: &mut bool,
+    backoff_max: Duration,
 ) -> anyhow::Result<Step> {
     let ev = claim.planexpo_event.as_str();
     let order = claim.order_id.as_str();
@@ -545,6 +571,7 @@ async fn execute(
                     if *progressed { 0 } else { claim.attempts },
                     op.name(),
                     &e,
+                    backoff_max,
                 )));
             }
         }
@@ -690,4 +717,44 @@ async fn partner_gone(store: &Store, claim: &Claim, op: &Op) -> anyhow::Result<S
         .record_heal(ev, Some(order), "partner_deleted", "the partner was deleted on inwink: recreated with its fields, products at their floor and team links")
         .await?;
     Ok(Step::Replan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_with_jitter_up_to_its_cap() {
+        let max = Duration::from_secs(4);
+        for _ in 0..200 {
+            let first = backoff(0, max);
+            assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+            let third = backoff(2, max);
+            assert!(third >= Duration::from_secs(1) && third <= Duration::from_secs(2));
+            // 0.5 s x 2^10 is far past the cap: between half of it and all of it.
+            let late = backoff(10, max);
+            assert!(late >= Duration::from_secs(2) && late <= max, "{late:?}");
+            assert!(backoff(i32::MAX, max) <= max);
+        }
+    }
+
+    #[test]
+    fn a_backoff_cap_under_a_second_is_raised_to_a_second() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            emitter: crate::config::EmitterArgs,
+        }
+        let cli = Cli::parse_from(["pxsync-emitter", "--emitter-backoff-max", "100ms"]);
+        assert_eq!(
+            EmitterSettings::from_args(&cli.emitter).backoff_max,
+            Duration::from_secs(1)
+        );
+        let cli = Cli::parse_from(["pxsync-emitter"]);
+        assert_eq!(
+            EmitterSettings::from_args(&cli.emitter).backoff_max,
+            Duration::from_secs(30)
+        );
+    }
 }

@@ -727,6 +727,8 @@ fn differences(state: &Value, exp: &Expected) -> Vec<String> {
 
 /// Under error_rate 0.2, after_effect_error_rate 0.1, a 20/s rate limit and 2-second tokens,
 /// two emitter processes reach exactly the expected state: no duplicate, no decrease attempt.
+/// Their backoff is capped at 4 s: with the default 30 s, the one or two orders that fail five
+/// or six times in a row made the run's length vary from 40 s to nearly 4 minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
     let mut w = World::new("faults").await;
@@ -735,7 +737,7 @@ async fn two_emitters_reach_the_exact_state_through_inwink_faults() {
     w.http.post(&format!("{}/_sim/faults", w.inwink.base_url()), &json!({
         "error_rate": 0.2, "after_effect_error_rate": 0.1, "rate_limit_per_s": 20, "token_ttl_s": 2
     })).await;
-    w.start_with_two_emitters(&[]);
+    w.start_with_two_emitters(&[("PXSYNC_EMITTER_BACKOFF_MAX", "4s")]);
     let px = w
         .http
         .get(&format!("{}/_sim/state", w.planexpo.base_url()))
