@@ -42,11 +42,15 @@ impl Store {
     /// Which of these subjects have an open dead letter (their events wait).
     pub async fn held_subjects(&self, subjects: &[String]) -> Result<BTreeSet<String>> {
         let client = self.client().await?;
-        let rows = client
-            .query(
+        // Prepared once per connection: the projector asks at every batch.
+        let held = client
+            .prepare_cached(
                 "SELECT DISTINCT subject FROM dead_letters WHERE status = 'open' AND subject = ANY($1)",
-                &[&subjects],
             )
+            .await
+            .ctx("prepare the read of held orders")?;
+        let rows = client
+            .query(&held, &[&subjects])
             .await
             .ctx("find held orders")?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
