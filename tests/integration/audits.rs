@@ -139,12 +139,13 @@ where
     .collect()
 }
 
-/// The live order_state (or a shadow copy) as comparable rows.
-async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<Value>)> {
+/// The live order_state (or a shadow copy) as comparable rows (the desired state is not stored:
+/// it follows from the state and the mask).
+async fn state_rows(store: &Store, table: &str) -> Vec<(String, i64, Value, Option<String>)> {
     four_columns(
         store,
         table,
-        "order_id, revision, json_of(state), json_of(desired)",
+        "order_id, revision, json_of(state), traceparent",
     )
     .await
 }

@@ -63,6 +63,21 @@ async fn import_mask(ns: &TestNamespace) {
     ns.store.import_mask(EVENT, &mask, "test").await.unwrap();
 }
 
+/// One column of ord_A's order_state row, as text.
+async fn order_a_column(ns: &TestNamespace, column: &str) -> String {
+    ns.store
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            &format!("SELECT {column} FROM order_state WHERE order_id = 'ord_A'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn desired_quantity(ns: &TestNamespace, order: &str) -> Option<u64> {
     let (_, desired) = ns.store.order_state(EVENT, order).await.unwrap()?;
     desired?["products"]["iw-banner"].as_u64()
@@ -165,10 +180,11 @@ async fn a_mask_reimport_recomputes_desired_quantities() {
     ns.cleanup().await;
 }
 
-/// A batch projected while a mask import is in progress waits for it, and computes the desired
-/// state with the new mask (not the one being replaced).
+/// A mask import neither waits for nor holds back a projected batch (a batch reads no mask),
+/// and the desired state follows the mask once its import commits, without any order row being
+/// rewritten; the import marks the salon's orders for the emitter.
 #[tokio::test]
-async fn a_batch_waits_for_a_mask_import_in_progress() {
+async fn a_mask_import_in_progress_does_not_hold_back_a_batch() {
     let ns = TestNamespace::new("masklock").await;
     import_mask(&ns).await;
     // An import in progress: the salon's mask lock held, version 2 written, not committed.
@@ -187,17 +203,56 @@ async fn a_batch_waits_for_a_mask_import_in_progress() {
     )
     .await
     .unwrap();
-    let store = ns.store.clone();
-    let batch =
-        tokio::spawn(async move { store.project_batch(&history(&["ord_A"], 2), "s", 2).await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!batch.is_finished(), "the batch waits for the import");
+    let batch = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        ns.store.project_batch(&history(&["ord_A"], 2), "s", 2),
+    )
+    .await
+    .expect("the batch does not wait for the import")
+    .unwrap();
+    assert_eq!(batch.inserted, 2);
+    let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
+    assert_eq!(
+        desired.unwrap()["products"]["iw-banner"],
+        6,
+        "the committed mask's product while the import is in progress"
+    );
+    let before = order_a_column(&ns, "xmin::text").await;
     tx.commit().await.unwrap();
-    assert_eq!(batch.await.unwrap().unwrap().inserted, 2);
     let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
     let products = &desired.unwrap()["products"];
     assert_eq!(products["iw-banner-xl"], 6, "the new mask's product");
     assert!(products.get("iw-banner").is_none(), "{products}");
+    assert_eq!(
+        order_a_column(&ns, "xmin::text").await,
+        before,
+        "the order's row was not rewritten"
+    );
+    // Through the store's import, the salon's orders are marked for the emitter.
+    let marks = |ns: &TestNamespace| {
+        let store = ns.store.clone();
+        async move {
+            store
+                .client()
+                .await
+                .unwrap()
+                .query_one(
+                    "SELECT mark_seq FROM work_queue WHERE order_id = 'ord_A'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let marked = marks(&ns).await;
+    ns.store
+        .import_mask(EVENT, &banner_mask("Banner", "iw-banner"), "test")
+        .await
+        .unwrap();
+    assert_eq!(marks(&ns).await, marked + 1, "marked by the import");
+    let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
+    assert_eq!(desired.unwrap()["products"]["iw-banner"], 6);
     drop(client);
     ns.cleanup().await;
 }
@@ -719,4 +774,124 @@ async fn a_log_and_states_written_as_jsonb_before_v12_still_verify_and_extend() 
         .await
         .unwrap();
     ns.cleanup().await;
+}
+
+/// The projector's marks: an order already pending and unclaimed keeps its row as it is (it
+/// will be reconciled anyway); a claimed order gets a new mark, so its claim cannot finish it as
+/// done; a done order is pending again.
+#[tokio::test]
+async fn the_projector_marks_only_orders_a_claim_could_miss() {
+    let ns = TestNamespace::new("marks").await;
+    import_mask(&ns).await;
+    ns.store.set_enabled(EVENT, true).await.unwrap();
+    let events = history(&["ord_A"], 4);
+    let queue = |ns: &TestNamespace| {
+        let store = ns.store.clone();
+        async move {
+            let r = store
+                .client()
+                .await
+                .unwrap()
+                .query_one(
+                    "SELECT mark_seq, state FROM work_queue WHERE order_id = 'ord_A'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            (r.get::<_, i64>(0), r.get::<_, String>(1))
+        }
+    };
+    ns.store.project_batch(&events[..1], "s", 1).await.unwrap();
+    assert_eq!(
+        queue(&ns).await,
+        (1, "pending".into()),
+        "a new order is marked"
+    );
+    let xmin = order_a_queue_xmin(&ns).await;
+    ns.store.project_batch(&events[1..2], "s", 2).await.unwrap();
+    assert_eq!(queue(&ns).await, (1, "pending".into()));
+    assert_eq!(
+        order_a_queue_xmin(&ns).await,
+        xmin,
+        "pending and unclaimed: the row is not rewritten"
+    );
+
+    let lease = std::time::Duration::from_secs(60);
+    let claims = ns
+        .store
+        .claim("w1", 10, lease, &["iw-1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    ns.store.project_batch(&events[2..3], "s", 3).await.unwrap();
+    assert_eq!(queue(&ns).await.0, 2, "claimed: a new mark");
+    ns.store
+        .finish(&claims[0], &pxsync_store::Finish::Done)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue(&ns).await,
+        (2, "pending".into()),
+        "the claim saw an older mark: the order stays pending"
+    );
+
+    let claims = ns
+        .store
+        .claim("w1", 10, lease, &["iw-1".to_owned()])
+        .await
+        .unwrap();
+    ns.store
+        .finish(&claims[0], &pxsync_store::Finish::Done)
+        .await
+        .unwrap();
+    assert_eq!(queue(&ns).await, (2, "done".into()));
+    ns.store.project_batch(&events[3..4], "s", 4).await.unwrap();
+    assert_eq!(
+        queue(&ns).await,
+        (3, "pending".into()),
+        "done: pending again"
+    );
+    ns.cleanup().await;
+}
+
+/// The emitter reads an order's state under the order's lock: while a batch projecting the
+/// order is in flight (it holds the lock until its commit), the read waits, then sees the
+/// batch's state.
+#[tokio::test]
+async fn the_emitter_reads_an_order_after_the_batch_projecting_it() {
+    let ns = TestNamespace::new("readlock").await;
+    import_mask(&ns).await;
+    let events = history(&["ord_A"], 2);
+    ns.store.project_batch(&events[..1], "s", 1).await.unwrap();
+    let mut client = ns.store.client().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&ns.store.order_lock_key(EVENT, "ord_A")],
+    )
+    .await
+    .unwrap();
+    let store = ns.store.clone();
+    let read = tokio::spawn(async move { store.reconcile_context(EVENT, "ord_A").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!read.is_finished(), "the read waits for the batch");
+    tx.commit().await.unwrap();
+    let ctx = read.await.unwrap().unwrap();
+    assert_eq!(ctx.desired.unwrap().revision, 1);
+    drop(client);
+    ns.cleanup().await;
+}
+
+async fn order_a_queue_xmin(ns: &TestNamespace) -> String {
+    ns.store
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT xmin::text FROM work_queue WHERE order_id = 'ord_A'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }

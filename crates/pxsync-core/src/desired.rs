@@ -225,6 +225,27 @@ pub fn desired_order(state: &OrderState, mask: &Mask) -> Option<DesiredOrder> {
     })
 }
 
+/// What `order_state` keeps of an order's desired state beside its fold state: the parts that
+/// do not depend on the mask, which the store indexes and queries by (the parent link, the
+/// participant's identity, the order's time). `None` exactly when [`desired_order`] is `None`
+/// (no usable snapshot yet). The rest of the desired state is computed where it is read, from
+/// the fold state and the mask in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredKeys<'a> {
+    pub parent_order_id: Option<&'a str>,
+    pub email_key: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+pub fn desired_keys(state: &OrderState) -> Option<DesiredKeys<'_>> {
+    let s = state.snapshot.as_ref()?;
+    Some(DesiredKeys {
+        parent_order_id: s.parent_order_id.as_deref(),
+        email_key: s.contact.as_ref().map(BookingContact::email_key),
+        updated_at: s.updated_at,
+    })
+}
+
 /// Among the orders that share one booking contact, the values of the most recently updated
 /// order win (ties broken by order id, so the choice is deterministic).
 pub fn winning_participant<'a>(

@@ -2,7 +2,8 @@
 //! context of one order, and the records of what inwink holds.
 
 use crate::{Ctx, Result, Store, from_json, from_json_bytes, to_json};
-use pxsync_core::desired::{DesiredOrder, DesiredParticipant, winning_participant};
+use pxsync_core::desired::{DesiredOrder, DesiredParticipant, desired_order, winning_participant};
+use pxsync_core::fold::OrderState;
 use pxsync_core::plan::{ParticipantRecord, PartnerRecord, PartnerWrite};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -210,41 +211,66 @@ impl Store {
         planexpo_event: &str,
         order_id: &str,
     ) -> Result<ReconcileContext> {
-        let client = self.client().await?;
-        let inwink_event_id: String = client
+        let mut client = self.client().await?;
+        // The salon and its mask in force, then the order's fold state: its desired state is
+        // computed here (V15), with the mask as it is now.
+        let salon = client
             .query_one(
-                "SELECT inwink_event_id FROM salons WHERE planexpo_event = $1",
+                &format!(
+                    "SELECT s.inwink_event_id, {} FROM salons s WHERE s.planexpo_event = $1",
+                    crate::MASK_IN_FORCE
+                ),
                 &[&planexpo_event],
             )
             .await
-            .ctx("read the salon")?
-            .get(0);
-        let row = client
-            .query_opt(
-                "SELECT desired FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
-                &[&planexpo_event, &order_id],
-            )
-            .await
-            .ctx("read the desired state")?;
-        let desired: Option<DesiredOrder> = row
-            .as_ref()
-            .and_then(|r| r.get::<_, Option<&[u8]>>(0))
-            .map(|v| from_json_bytes("order_state.desired", v))
-            .transpose()?;
+            .ctx("read the salon")?;
+        let inwink_event_id: String = salon.get(0);
+        let mask = crate::mask_column(&salon, 1)?;
+        // Under the order's lock, shared: a batch projecting the order holds it until its commit,
+        // so this read sees that batch's state (the projector leaves the mark of an order already
+        // pending and unclaimed as it is, counting on this: see `PROJECTOR_MARKS_SQL`).
+        let row = {
+            let tx = client.transaction().await.ctx("begin the state read")?;
+            let lock = self.order_lock_key(planexpo_event, order_id);
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&lock])
+                .await
+                .ctx("share the order's lock")?;
+            let row = tx
+                .query_opt(
+                    "SELECT state FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
+                    &[&planexpo_event, &order_id],
+                )
+                .await
+                .ctx("read the fold state")?;
+            tx.commit().await.ctx("end the state read")?;
+            row
+        };
+        let desired: Option<DesiredOrder> = match &row {
+            Some(r) => {
+                let state: OrderState = from_json_bytes("order_state.state", r.get(0))?;
+                desired_order(&state, &mask)
+            }
+            None => None,
+        };
         let email_key = desired
             .as_ref()
             .and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone()));
         let participant = match &email_key {
             Some(key) => {
+                // email_key is set exactly when the order has a desired state.
                 let sharing: Vec<DesiredOrder> = client
                     .query(
-                        "SELECT desired FROM order_state WHERE planexpo_event = $1 AND email_key = $2 AND desired IS NOT NULL",
+                        "SELECT state FROM order_state WHERE planexpo_event = $1 AND email_key = $2",
                         &[&planexpo_event, key],
                     )
                     .await
                     .ctx("read the orders sharing the contact")?
                     .into_iter()
-                    .map(|r| from_json_bytes("order_state.desired", r.get(0)))
+                    .map(|r| {
+                        let state: OrderState = from_json_bytes("order_state.state", r.get(0))?;
+                        Ok(desired_order(&state, &mask))
+                    })
+                    .filter_map(Result::transpose)
                     .collect::<Result<_>>()?;
                 winning_participant(sharing.iter().filter(|d| d.publish))
                     .or_else(|| winning_participant(&sharing))
@@ -565,7 +591,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT order_id FROM order_state WHERE planexpo_event = $1 AND desired IS NOT NULL ORDER BY order_id",
+                "SELECT order_id FROM order_state WHERE planexpo_event = $1 AND updated_at IS NOT NULL ORDER BY order_id",
                 &[&planexpo_event],
             )
             .await

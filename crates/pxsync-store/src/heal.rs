@@ -166,13 +166,14 @@ impl Store {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Desired partner names of orders that have no partner on inwink yet: (order id, name).
+    /// Desired partner names of orders that have no partner on inwink yet: (order id, name). The
+    /// desired partner is the snapshot's, whatever the mask: read from the fold state.
     pub async fn orders_without_partner(&self, ev: &str) -> Result<Vec<(String, String)>> {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT o.order_id, d.partner->>'name'
-                 FROM order_state o CROSS JOIN LATERAL (SELECT json_of(o.desired)->'partner') AS d(partner)
+                "SELECT o.order_id, d.partner->>'company_name'
+                 FROM order_state o CROSS JOIN LATERAL (SELECT json_of(o.state)->'snapshot'->'partner') AS d(partner)
                  LEFT JOIN applied_partners a ON a.planexpo_event = o.planexpo_event AND a.order_id = o.order_id
                  WHERE o.planexpo_event = $1 AND jsonb_typeof(d.partner) = 'object' AND a.partner_id IS NULL",
                 &[&ev],

@@ -99,6 +99,25 @@ pub(crate) fn from_json_bytes<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The mask in force for the salon of the row being selected (`s.planexpo_event`): a scalar
+/// subquery for a select list, `NULL` when the salon has no mask yet. Read it with
+/// [`mask_column`].
+pub(crate) const MASK_IN_FORCE: &str = "(SELECT m.mask FROM mask_versions m WHERE m.planexpo_event = s.planexpo_event ORDER BY m.version DESC LIMIT 1)";
+
+/// A `mask_versions.mask` column (jsonb, possibly `NULL`: no mask, every line unmapped),
+/// deserialised straight from its bytes.
+pub(crate) fn mask_column(
+    row: &tokio_postgres::Row,
+    idx: usize,
+) -> Result<pxsync_core::mask::Mask> {
+    row.try_get::<_, Option<tokio_postgres::types::Json<pxsync_core::mask::Mask>>>(idx)
+        .map(|j| j.map(|j| j.0).unwrap_or_default())
+        .map_err(|e| StoreError::Corrupt {
+            what: "mask_versions.mask",
+            detail: e.to_string(),
+        })
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

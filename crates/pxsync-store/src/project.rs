@@ -3,15 +3,13 @@
 
 use crate::personal::{PersonKey, email_digest, person_keys, seal_event};
 use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json_bytes};
-use pxsync_core::desired::desired_order;
+use pxsync_core::desired::{DesiredKeys, desired_keys, desired_order};
 use pxsync_core::event::{EventEnvelope, encode};
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
-use pxsync_core::mask::Mask;
 use ring::rand::SystemRandom;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
-use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 /// What one projected batch did.
@@ -48,18 +46,15 @@ pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
 
 type OrderKey = (String, String);
 
-/// The reads of a batch, in the order they must run: the salons' mask locks (shared; a mask
-/// import holds one exclusively, so a batch never computes a desired state with a mask being
-/// replaced), then the orders' locks (exclusive, one advisory lock per order, taken in key
-/// order: two batches never extend one order's chain at once and never deadlock), then read.
-const BATCH_READS: [&str; 6] = [
-    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
+/// The reads of a batch, in the order they must run: the orders' locks (exclusive, one advisory
+/// lock per order, taken in key order: two batches never extend one order's chain at once and
+/// never deadlock), then read. No mask is read: the desired state is computed where it is read
+/// (see V15), so a batch does not depend on the mask nor wait for its import.
+const BATCH_READS: [&str; 4] = [
     "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
     "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
     "SELECT planexpo_event, order_id, state, chain_hash FROM order_state
      WHERE (planexpo_event, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-    "SELECT DISTINCT ON (planexpo_event) planexpo_event, mask FROM mask_versions
-     WHERE planexpo_event = ANY($1) ORDER BY planexpo_event, version DESC",
     "SELECT email_digest, person_id, key FROM person_keys
      WHERE email_digest = ANY($1) AND key IS NOT NULL",
 ];
@@ -74,16 +69,16 @@ const BATCH_WRITES: [&str; 6] = [
      SELECT t.*, 4::smallint FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[],
                           $7::timestamptz[], $8::timestamptz[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::uuid[]) AS t",
     // Orders already in state (their rows are known to exist: the batch holds their locks).
-    "UPDATE order_state s SET revision = t.r, state = t.s, desired = t.d, parent_order_id = t.p,
+    "UPDATE order_state s SET revision = t.r, state = t.s, parent_order_id = t.p,
             email_key = t.m, updated_at = t.u, traceparent = coalesce(t.tp, s.traceparent), chain_hash = t.h
-     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
-                 $8::timestamptz[], $9::text[], $10::text[]) AS t(e, o, r, s, d, p, m, u, tp, h)
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::text[], $6::text[],
+                 $7::timestamptz[], $8::text[], $9::text[]) AS t(e, o, r, s, p, m, u, tp, h)
      WHERE s.planexpo_event = t.e AND s.order_id = t.o",
     // Orders new to the state.
-    "INSERT INTO order_state (planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent, chain_hash)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
-                          $8::timestamptz[], $9::text[], $10::text[])",
-    crate::salons::MARK_ORDERS_SQL,
+    "INSERT INTO order_state (planexpo_event, order_id, revision, state, parent_order_id, email_key, updated_at, traceparent, chain_hash)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::text[], $6::text[],
+                          $7::timestamptz[], $8::text[], $9::text[])",
+    crate::salons::PROJECTOR_MARKS_SQL,
     "INSERT INTO salons (planexpo_event, inwink_event_id)
      SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
     "INSERT INTO projector_checkpoints (stream, stream_seq) VALUES ($1, $2)
@@ -130,18 +125,7 @@ impl Store {
             g.sort_by_key(|e| (e.revision, e.kind()));
         }
         let (evs, ords): (Vec<String>, Vec<String>) = groups.keys().cloned().unzip();
-        let salon_ids: Vec<String> = evs
-            .iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .cloned()
-            .collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let mut mask_locks: Vec<i64> = salon_ids
-            .iter()
-            .map(|salon| self.mask_lock_key(salon))
-            .collect();
-        mask_locks.sort_unstable();
         let mut order_locks: Vec<i64> = groups
             .keys()
             .map(|(salon, order)| self.order_lock_key(salon, order))
@@ -160,35 +144,25 @@ impl Store {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
-        // One round trip. The statements are prepared once per connection, so all six go out
+        // One round trip. The statements are prepared once per connection, so all four go out
         // at the first poll, in this order, and Postgres runs pipelined statements in order:
         // the states and the known ids are read once the orders are locked.
         let reads = prepare_all(&tx, &BATCH_READS, "prepare the batch's reads").await?;
         let writes = prepare_all(&tx, &BATCH_WRITES, "prepare the batch's writes").await?;
-        let (_, _, existing, states, masks, key_rows) = futures::try_join!(
+        let (_, existing, states, key_rows) = futures::try_join!(
             async {
-                tx.query(&reads[0], &[&mask_locks])
-                    .await
-                    .ctx("share the mask locks")
-            },
-            async {
-                tx.query(&reads[1], &[&order_locks])
+                tx.query(&reads[0], &[&order_locks])
                     .await
                     .ctx("lock the orders")
             },
-            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
+            async { tx.query(&reads[1], &[&ids]).await.ctx("find known events") },
             async {
-                tx.query(&reads[3], &[&evs, &ords])
+                tx.query(&reads[2], &[&evs, &ords])
                     .await
                     .ctx("read the fold states")
             },
             async {
-                tx.query(&reads[4], &[&salon_ids])
-                    .await
-                    .ctx("read the masks")
-            },
-            async {
-                tx.query(&reads[5], &[&all_digests])
+                tx.query(&reads[3], &[&all_digests])
                     .await
                     .ctx("read the person keys")
             },
@@ -263,11 +237,6 @@ impl Store {
 
         // Fold the new events into the orders' states. Every order with a new event is
         // written (its chain head moved); only those whose state changed are marked.
-        let masks: BTreeMap<String, Mask> = masks
-            .iter()
-            .map(|r| Ok((r.get(0), json_column(r, 1, "mask_versions.mask")?)))
-            .collect::<Result<_>>()?;
-        let no_mask = Mask::default();
         let mut salons: BTreeMap<String, String> = BTreeMap::new();
         let (mut updated, mut inserted) = (StateRows::default(), StateRows::default());
         let (mut marked_ev, mut marked_order) = (Vec::new(), Vec::new());
@@ -282,7 +251,6 @@ impl Store {
                     .or_insert_with(|| e.inwink_event_id.clone());
                 any |= fold(&mut order.state, e) == FoldOutcome::Changed;
             }
-            let desired = desired_order(&order.state, masks.get(&key.0).unwrap_or(&no_mask));
             let traceparent = any
                 .then(|| group.iter().rev().find_map(|e| e.traceparent.clone()))
                 .flatten();
@@ -291,13 +259,7 @@ impl Store {
             } else {
                 &mut inserted
             };
-            rows.push_order(
-                key,
-                &order.state,
-                desired.as_ref(),
-                traceparent,
-                order.head.clone(),
-            );
+            rows.push_order(key, &order.state, traceparent, order.head.clone());
             if any {
                 marked_ev.push(key.0.clone());
                 marked_order.push(key.1.clone());
@@ -346,13 +308,15 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The advisory lock key of an order's chain (held by the batch that extends it).
-    fn order_lock_key(&self, planexpo_event: &str, order_id: &str) -> i64 {
+    /// The advisory lock key of an order (held by the batch that extends its chain and writes
+    /// its state; the emitter takes it shared to read the state).
+    pub fn order_lock_key(&self, planexpo_event: &str, order_id: &str) -> i64 {
         self.namespace()
             .lock_key(&format!("order:{planexpo_event}\n{order_id}"))
     }
 
-    /// The fold state and desired state of one order (for tests, status and audits).
+    /// The fold state and desired state of one order (for tests, status and audits). The
+    /// desired state is computed from the fold state and the salon's mask in force.
     pub async fn order_state(
         &self,
         planexpo_event: &str,
@@ -361,19 +325,18 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT state, desired FROM order_state WHERE planexpo_event = $1 AND order_id = $2",
+                &format!(
+                    "SELECT s.state, {} FROM order_state s WHERE s.planexpo_event = $1 AND s.order_id = $2",
+                    crate::MASK_IN_FORCE
+                ),
                 &[&planexpo_event, &order_id],
             )
             .await
             .ctx("read the order state")?;
         row.map(|r| {
-            let desired: Option<&[u8]> = r.get(1);
-            Ok((
-                from_json_bytes("order_state.state", r.get(0))?,
-                desired
-                    .map(|d| from_json_bytes("order_state.desired", d))
-                    .transpose()?,
-            ))
+            let state: OrderState = from_json_bytes("order_state.state", r.get(0))?;
+            let desired = desired_order(&state, &crate::mask_column(&r, 1)?);
+            Ok((state, desired.as_ref().map(crate::to_json)))
         })
         .transpose()
     }
@@ -492,7 +455,6 @@ struct StateRows {
     order: Vec<String>,
     revision: Vec<i64>,
     state: Vec<Vec<u8>>,
-    desired: Vec<Option<Vec<u8>>>,
     parent: Vec<Option<String>>,
     email: Vec<Option<String>>,
     updated: Vec<Option<OffsetDateTime>>,
@@ -501,25 +463,30 @@ struct StateRows {
 }
 
 impl StateRows {
-    /// Adds an order's row, serialising its states directly.
+    /// Adds an order's row: its fold state, serialised directly, and the mask-independent keys
+    /// of its desired state.
     fn push_order(
         &mut self,
         key: &OrderKey,
         state: &OrderState,
-        desired: Option<&pxsync_core::desired::DesiredOrder>,
         traceparent: Option<String>,
         chain_hash: Option<String>,
     ) {
+        let keys = desired_keys(state);
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
         self.revision.push(state.revision() as i64);
         self.state.push(json_bytes(state));
-        self.desired.push(desired.map(json_bytes));
-        self.parent
-            .push(desired.and_then(|d| d.parent_order_id.clone()));
+        self.parent.push(
+            keys.as_ref()
+                .and_then(|k| k.parent_order_id.map(str::to_owned)),
+        );
         self.email
-            .push(desired.and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone())));
-        self.updated.push(desired.map(|d| d.updated_at.datetime()));
+            .push(keys.as_ref().and_then(|k| k.email_key.clone()));
+        self.updated.push(
+            keys.as_ref()
+                .map(|k: &DesiredKeys<'_>| k.updated_at.datetime()),
+        );
         self.traceparent.push(traceparent);
         self.chain_hash.push(chain_hash);
     }
@@ -540,7 +507,6 @@ impl StateRows {
                 &self.order,
                 &self.revision,
                 &self.state,
-                &self.desired,
                 &self.parent,
                 &self.email,
                 &self.updated,
@@ -565,20 +531,6 @@ async fn prepare_all(
         prepared.push(tx.prepare_cached(sql).await.ctx(what)?);
     }
     Ok(prepared)
-}
-
-/// A json/jsonb column deserialised straight from its bytes (no `serde_json::Value` between).
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &tokio_postgres::Row,
-    idx: usize,
-    what: &'static str,
-) -> Result<T> {
-    row.try_get::<_, Json<T>>(idx)
-        .map(|j| j.0)
-        .map_err(|e| StoreError::Corrupt {
-            what,
-            detail: e.to_string(),
-        })
 }
 
 /// A value as the JSON bytes `order_state` stores (`bytea`), serialised once, straight from

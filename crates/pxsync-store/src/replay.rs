@@ -7,8 +7,8 @@
 //! - The events, the masks and the live state are read in one snapshot ([`EventCursor`]), so a
 //!   projector running meanwhile cannot make a difference appear.
 //! - The desired state is computed with the mask version in force at the end point (the newest
-//!   whose `valid_from` is at or before it): a mask import recomputes every order, so at any
-//!   moment the live desired state is the fold through the mask then in force.
+//!   whose `valid_from` is at or before it). The live desired state is computed the same way
+//!   from the live fold state and the mask in force now (it is not stored: V15).
 //! - An erased person is not a difference: the live state still holds the current values of a
 //!   person Planexpo still has; the comparison erases them the same way first.
 
@@ -17,7 +17,7 @@ use crate::project::json_bytes;
 use crate::{
     Ctx, EventCursor, EventFilter, LoggedEvent, Result, Store, StoreError, Until, from_json,
 };
-use pxsync_core::desired::desired_order;
+use pxsync_core::desired::{desired_keys, desired_order};
 use pxsync_core::event::EventData;
 use pxsync_core::fold::{FoldOutcome, OrderState, fold_owned};
 use pxsync_core::mask::Mask;
@@ -72,9 +72,12 @@ const PAGE: usize = 2_000;
 /// Pages opened at once (on blocking threads) while the next one is read.
 const OPENING: usize = 4;
 
-/// The mask in force per salon (a salon without one maps nothing).
+/// The mask in force per salon at the replay's end point, and now (a salon without one maps
+/// nothing).
 struct Masks {
     by_salon: BTreeMap<String, (i32, Mask)>,
+    /// The masks in force now, when the end point is in the past (otherwise `by_salon`).
+    current: Option<BTreeMap<String, (i32, Mask)>>,
     none: Mask,
 }
 
@@ -83,6 +86,20 @@ impl Masks {
         self.by_salon
             .get(planexpo_event)
             .map_or(&self.none, |(_, m)| m)
+    }
+
+    /// The mask the live desired state is computed with.
+    fn current_of(&self, planexpo_event: &str) -> &Mask {
+        let current = self.current.as_ref().unwrap_or(&self.by_salon);
+        current.get(planexpo_event).map_or(&self.none, |(_, m)| m)
+    }
+
+    /// Whether the replay and the live state use the same mask version for this salon.
+    fn same_now(&self, planexpo_event: &str) -> bool {
+        self.current.as_ref().is_none_or(|current| {
+            current.get(planexpo_event).map(|(v, _)| v)
+                == self.by_salon.get(planexpo_event).map(|(v, _)| v)
+        })
     }
 }
 
@@ -127,7 +144,7 @@ impl Store {
         let mut cursor = EventCursor::open(self, filter.clone(), PAGE)
             .await?
             .order_by_order();
-        let (as_of, masks) = replay_inputs(cursor.client(), &filter).await?;
+        let (as_of, masks, current) = replay_inputs(cursor.client(), &filter).await?;
         let total = cursor.count().await?;
         let mut report = ReplayReport {
             as_of,
@@ -136,6 +153,7 @@ impl Store {
         };
         let masks = Arc::new(Masks {
             by_salon: masks,
+            current,
             none: Mask::default(),
         });
 
@@ -277,7 +295,6 @@ impl Store {
                     &r.key.1,
                     &r.revision,
                     &r.state_bytes,
-                    &r.desired_bytes,
                     &r.parent_order_id,
                     &r.email_key,
                     &r.updated_at,
@@ -292,7 +309,7 @@ impl Store {
 }
 
 /// The columns of `order_state` a replay writes, in [`ShadowRow`]'s order.
-const SHADOW_COLUMNS: &str = "planexpo_event, order_id, revision, state, desired, parent_order_id, email_key, updated_at, traceparent";
+const SHADOW_COLUMNS: &str = "planexpo_event, order_id, revision, state, parent_order_id, email_key, updated_at, traceparent";
 
 /// One replayed order as the shadow `order_state` holds it (the same columns as the
 /// projector's rows).
@@ -302,6 +319,8 @@ struct ShadowRow {
     revision: i64,
     /// The stored bytes, as the projector writes them.
     state_bytes: Vec<u8>,
+    /// The desired state through the mask in force at the end point, as JSON (for the
+    /// comparison only: the shadow table stores no desired state, as the live one).
     desired_bytes: Option<Vec<u8>>,
     parent_order_id: Option<String>,
     email_key: Option<String>,
@@ -311,16 +330,16 @@ struct ShadowRow {
 
 impl ShadowRow {
     fn new(key: OrderKey, r: Replayed, mask: &Mask) -> ShadowRow {
-        let desired = desired_order(&r.state, mask);
+        let keys = desired_keys(&r.state);
         ShadowRow {
             revision: r.state.revision() as i64,
             state_bytes: json_bytes(&r.state),
-            desired_bytes: desired.as_ref().map(json_bytes),
-            parent_order_id: desired.as_ref().and_then(|d| d.parent_order_id.clone()),
-            email_key: desired
+            desired_bytes: desired_order(&r.state, mask).as_ref().map(json_bytes),
+            parent_order_id: keys
                 .as_ref()
-                .and_then(|d| d.participant.as_ref().map(|p| p.email_key.clone())),
-            updated_at: desired.as_ref().map(|d| d.updated_at.datetime()),
+                .and_then(|k| k.parent_order_id.map(str::to_owned)),
+            email_key: keys.as_ref().and_then(|k| k.email_key.clone()),
+            updated_at: keys.as_ref().map(|k| k.updated_at.datetime()),
             traceparent: r.traceparent,
             erased: r.erased,
             key,
@@ -329,8 +348,8 @@ impl ShadowRow {
 }
 
 /// Replayed orders, read order by order: the one being folded and the shadow rows of those
-/// done (the desired state and both JSON forms of each, computed once for the comparison and
-/// the shadow write alike).
+/// done (the state's JSON and the desired state's, computed once for the comparison and the
+/// shadow write alike).
 #[derive(Default)]
 struct OrderRuns {
     current: Option<(OrderKey, Replayed)>,
@@ -421,11 +440,14 @@ impl FoldedPage {
     }
 }
 
-/// The end point as an instant, and the mask in force per salon.
+type SalonMasks = BTreeMap<String, (i32, Mask)>;
+
+/// The end point as an instant, the mask in force per salon then, and (for an end point in the
+/// past) the mask in force now.
 async fn replay_inputs(
     client: &tokio_postgres::Client,
     filter: &EventFilter,
-) -> Result<(Option<OffsetDateTime>, BTreeMap<String, (i32, Mask)>)> {
+) -> Result<(Option<OffsetDateTime>, SalonMasks, Option<SalonMasks>)> {
     let as_of: Option<OffsetDateTime> = match filter.until {
         None => None,
         Some(Until::Time(t)) => Some(t),
@@ -438,13 +460,26 @@ async fn replay_inputs(
             .ctx("find the end point")?
             .get(0),
     };
+    let then = masks_in_force(client, as_of).await?;
+    let now = match as_of {
+        Some(_) => Some(masks_in_force(client, None).await?),
+        None => None,
+    };
+    Ok((as_of, then, now))
+}
+
+/// The newest mask per salon whose `valid_from` is at or before `at` (the newest, without it).
+async fn masks_in_force(
+    client: &tokio_postgres::Client,
+    at: Option<OffsetDateTime>,
+) -> Result<SalonMasks> {
     let mut masks = BTreeMap::new();
     for r in client
         .query(
             "SELECT DISTINCT ON (planexpo_event) planexpo_event, version, mask FROM mask_versions
              WHERE $1::timestamptz IS NULL OR valid_from <= $1
              ORDER BY planexpo_event, version DESC",
-            &[&as_of],
+            &[&at],
         )
         .await
         .ctx("read the masks in force")?
@@ -452,13 +487,12 @@ async fn replay_inputs(
         let mask: Mask = from_json("mask_versions.mask", r.get(2))?;
         masks.insert(r.get::<_, String>(0), (r.get::<_, i32>(1), mask));
     }
-    Ok((as_of, masks))
+    Ok(masks)
 }
 
 struct LiveState {
     revision: i64,
     state: Vec<u8>,
-    desired: Option<Vec<u8>>,
 }
 
 /// Whether two stored JSON values are the same value: byte for byte (as the projector and the
@@ -481,7 +515,7 @@ async fn live_states(
 ) -> Result<BTreeMap<OrderKey, LiveState>> {
     Ok(client
         .query(
-            "SELECT planexpo_event, order_id, revision, state, desired FROM order_state
+            "SELECT planexpo_event, order_id, revision, state FROM order_state
              WHERE $1::text IS NULL OR planexpo_event = $1",
             &[&planexpo_event],
         )
@@ -494,7 +528,6 @@ async fn live_states(
                 LiveState {
                     revision: r.get(2),
                     state: r.get(3),
-                    desired: r.get(4),
                 },
             )
         })
@@ -516,31 +549,41 @@ fn compare(
         let mut fields = Vec::new();
         match (r, l) {
             (Some(r), Some(l)) => {
-                let erased_live;
-                let (live_state, live_desired) = if r.erased
-                    && let Ok(mut s) = serde_json::from_slice::<OrderState>(&l.state)
-                {
-                    if let Some(c) = s.snapshot.as_mut().and_then(|s| s.contact.as_mut()) {
-                        erase_contact(c);
-                    }
-                    *erased_orders += 1;
-                    erased_live = (
-                        json_bytes(&s),
-                        desired_order(&s, masks.of(&key.0)).map(|d| json_bytes(&d)),
-                    );
-                    (&erased_live.0, &erased_live.1)
-                } else {
-                    (&l.state, &l.desired)
-                };
+                // The live state as the comparison sees it: an erased person's current values
+                // erased the same way first.
+                let erased_live = r
+                    .erased
+                    .then(|| serde_json::from_slice::<OrderState>(&l.state).ok())
+                    .flatten()
+                    .map(|mut s| {
+                        if let Some(c) = s.snapshot.as_mut().and_then(|s| s.contact.as_mut()) {
+                            erase_contact(c);
+                        }
+                        *erased_orders += 1;
+                        (json_bytes(&s), s)
+                    });
+                let live_state = erased_live.as_ref().map_or(&l.state, |(bytes, _)| bytes);
                 if r.revision != l.revision {
                     fields.push("revision");
                 }
-                if !same_json(&r.state_bytes, live_state) {
+                let state_same = same_json(&r.state_bytes, live_state);
+                if !state_same {
                     fields.push("state");
                 }
-                let desired_same = match (&r.desired_bytes, live_desired) {
-                    (Some(a), Some(b)) => same_json(a, b),
-                    (a, b) => a.is_none() && b.is_none(),
+                // The desired state is a function of the state and the mask: the same state
+                // through the same mask version is the same desired state. Otherwise both are
+                // computed (an unreadable live state has none).
+                let desired_same = if state_same && masks.same_now(&key.0) {
+                    true
+                } else {
+                    let live = match erased_live {
+                        Some((_, s)) => Some(s),
+                        None => serde_json::from_slice::<OrderState>(&l.state).ok(),
+                    };
+                    let live_desired = live
+                        .as_ref()
+                        .and_then(|s| desired_order(s, masks.current_of(&key.0)));
+                    r.desired_bytes == live_desired.as_ref().map(json_bytes)
                 };
                 if !desired_same {
                     fields.push("desired");

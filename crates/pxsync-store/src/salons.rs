@@ -1,8 +1,6 @@
 //! Salons (Planexpo events served), the go-live switch and the versioned masks.
 
-use crate::{Ctx, Result, Store, from_json, from_json_bytes, to_json};
-use pxsync_core::desired::desired_order;
-use pxsync_core::fold::OrderState;
+use crate::{Ctx, Result, Store, from_json, to_json};
 use pxsync_core::mask::{Mask, Remap};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -130,9 +128,9 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records a new mask version (never overwriting an old one), recomputes the desired state
-    /// of every order of the salon with it, and marks them. What the emitter recorded as applied
-    /// is untouched. Returns the version.
+    /// Records a new mask version (never overwriting an old one) and marks every order of the
+    /// salon: their desired states, computed from the mask in force wherever they are read, now
+    /// follow it. What the emitter recorded as applied is untouched. Returns the version.
     pub async fn import_mask(
         &self,
         planexpo_event: &str,
@@ -163,8 +161,9 @@ impl Store {
     ) -> Result<MaskImport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
-        // Serialise imports of one salon, and wait for the batches projecting it (they share
-        // this lock): none computes a desired state with the mask being replaced.
+        // Serialise imports of one salon (each takes the next version). No order row changes:
+        // desired states are computed from the mask in force where they are read (V15), and
+        // every order of the salon is marked below, so the emitter applies the new mask.
         let key = self.mask_lock_key(planexpo_event);
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
             .await
@@ -202,24 +201,6 @@ impl Store {
             )
             .await
             .ctx("record the remap")?;
-        }
-        let rows = tx
-            .query(
-                "SELECT order_id, state FROM order_state WHERE planexpo_event = $1 FOR UPDATE",
-                &[&planexpo_event],
-            )
-            .await
-            .ctx("read the fold states")?;
-        for row in rows {
-            let order_id: String = row.get(0);
-            let state: OrderState = from_json_bytes("order_state.state", row.get(1))?;
-            let desired = desired_order(&state, mask).map(|d| crate::project::json_bytes(&d));
-            tx.execute(
-                "UPDATE order_state SET desired = $3 WHERE planexpo_event = $1 AND order_id = $2",
-                &[&planexpo_event, &order_id, &desired],
-            )
-            .await
-            .ctx("recompute the desired state")?;
         }
         // A new mask is the fix of a broken mapping: its products are checked again as they sync.
         tx.execute(
@@ -311,6 +292,28 @@ pub(crate) async fn newest_mask(
         .transpose()
 }
 
+/// The change a mark makes to a `work_queue` row aliased `q`.
+macro_rules! mark_set {
+    () => {
+        "state = 'pending', mark_seq = q.mark_seq + 1, not_before = least(q.not_before, now()),
+         attempts = 0, reason = NULL, updated_at = now()"
+    };
+}
+
+/// The start of a mark statement: the keys of `$1`/`$2`, and the CTE `marked` updating their
+/// existing rows (to be closed by the caller, which may add conditions).
+macro_rules! mark_existing {
+    () => {
+        concat!(
+            "WITH keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS t(e, o)),
+             marked AS (
+                 UPDATE work_queue q SET ",
+            mark_set!(),
+            " FROM keys WHERE q.planexpo_event = keys.e AND q.order_id = keys.o"
+        )
+    };
+}
+
 /// Marks orders for the emitter: pending again (a parked order wakes, since its inputs changed),
 /// with a new mark so a reconcile in flight cannot finish them as done. Parameters: salons and
 /// order ids, as two text arrays. Answers one row: the number of orders marked.
@@ -319,22 +322,40 @@ pub(crate) async fn newest_mask(
 /// inserted meanwhile): an upsert's speculative insertion and row lock cost more than the
 /// update. A ready order keeps its `not_before` (its place in the queue), so that marking an
 /// order already pending changes no indexed column and stays a HOT update.
-pub(crate) const MARK_ORDERS_SQL: &str = "WITH keys AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS t(e, o)),
-     marked AS (
-         UPDATE work_queue q
-         SET state = 'pending', mark_seq = q.mark_seq + 1, not_before = least(q.not_before, now()),
-             attempts = 0, reason = NULL, updated_at = now()
-         FROM keys WHERE q.planexpo_event = keys.e AND q.order_id = keys.o
+pub(crate) const MARK_ORDERS_SQL: &str = concat!(
+    mark_existing!(),
+    "
          RETURNING q.planexpo_event, q.order_id),
      inserted AS (
-         INSERT INTO work_queue (planexpo_event, order_id)
+         INSERT INTO work_queue AS q (planexpo_event, order_id)
          SELECT e, o FROM keys
          WHERE NOT EXISTS (SELECT 1 FROM marked m WHERE m.planexpo_event = keys.e AND m.order_id = keys.o)
-         ON CONFLICT (planexpo_event, order_id) DO UPDATE
-         SET state = 'pending', mark_seq = work_queue.mark_seq + 1, not_before = least(work_queue.not_before, now()),
-             attempts = 0, reason = NULL, updated_at = now()
-         RETURNING 1)
-     SELECT (SELECT count(*) FROM marked) + (SELECT count(*) FROM inserted)";
+         ON CONFLICT (planexpo_event, order_id) DO UPDATE SET ",
+    mark_set!(),
+    " RETURNING 1)
+     SELECT (SELECT count(*) FROM marked) + (SELECT count(*) FROM inserted)"
+);
+
+/// The projector's marks: [`MARK_ORDERS_SQL`]'s, except that an order already pending, ready
+/// and unclaimed keeps its row as it is. It will be reconciled anyway, and the emitter reads an
+/// order's fold state under the order's lock (shared; see `Store::reconcile_context`), which
+/// the marking batch holds until its commit: a claim made after this statement's snapshot reads
+/// the batch's state, and a claim made before it is seen here (`claimed_by` is set until the
+/// claim finishes) and gets the new mark. During a burst, when the emitter is behind, most
+/// marks are then reads, not row writes. Only the projector may use it: other markers (a mask
+/// import, an operator's retry) hold no order lock. Parameters as [`MARK_ORDERS_SQL`]; answers
+/// nothing.
+pub(crate) const PROJECTOR_MARKS_SQL: &str = concat!(
+    mark_existing!(),
+    "
+           AND NOT (q.state = 'pending' AND q.claimed_by IS NULL AND q.attempts = 0
+                    AND q.reason IS NULL AND q.not_before <= now()))
+     INSERT INTO work_queue AS q (planexpo_event, order_id)
+     SELECT e, o FROM keys
+     WHERE NOT EXISTS (SELECT 1 FROM work_queue w WHERE w.planexpo_event = keys.e AND w.order_id = keys.o)
+     ON CONFLICT (planexpo_event, order_id) DO UPDATE SET ",
+    mark_set!()
+);
 
 /// Marks every order of a salon.
 async fn mark_salon(tx: &tokio_postgres::Transaction<'_>, planexpo_event: &str) -> Result<()> {

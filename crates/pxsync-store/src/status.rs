@@ -157,9 +157,12 @@ impl Store {
             .collect();
         let unmapped = c
             .query(
-                "SELECT u->>'planexpo_product_id', max(u->>'product_name'), count(DISTINCT order_id)
-                 FROM order_state, jsonb_array_elements(json_of(desired)->'unmapped') AS u
-                 WHERE planexpo_event = $1 AND desired IS NOT NULL GROUP BY 1 ORDER BY 1",
+                "SELECT l->>'product_id', max(l->>'product_name'), count(DISTINCT s.order_id)
+                 FROM order_state s, jsonb_array_elements(json_of(s.state)->'snapshot'->'lines') AS l
+                 WHERE s.planexpo_event = $1 AND s.updated_at IS NOT NULL
+                   AND NOT coalesce((SELECT m.mask->'products' FROM mask_versions m WHERE m.planexpo_event = s.planexpo_event
+                                     ORDER BY m.version DESC LIMIT 1) ? (l->>'product_id'), false)
+                 GROUP BY 1 ORDER BY 1",
                 &[&ev],
             )
             .await

@@ -153,7 +153,8 @@ pub async fn publish_shuffled_with_duplicates(
 
 /// What a projection left in a namespace, without what legitimately depends on the arrival
 /// order (chain hashes, random nonces, mark counters): the logged event ids, and per order its
-/// revision, fold state, desired state, trace context and work-queue state.
+/// revision, fold state, desired state (computed as every reader does, through the mask in
+/// force), trace context and work-queue state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectedState {
     pub event_ids: Vec<String>,
@@ -184,24 +185,35 @@ pub async fn projected_state(store: &Store) -> anyhow::Result<ProjectedState> {
         .collect::<Vec<String>>();
     let mut event_ids = event_ids;
     event_ids.sort();
+    // The desired state as every reader computes it: the fold state through the mask in force.
     let orders = client
         .query(
-            "SELECT o.order_id, o.revision, json_of(o.state), json_of(o.desired), o.traceparent, q.state
+            "SELECT o.order_id, o.revision, o.state, o.traceparent, q.state,
+                    (SELECT m.mask FROM mask_versions m WHERE m.planexpo_event = o.planexpo_event
+                     ORDER BY m.version DESC LIMIT 1)
              FROM order_state o LEFT JOIN work_queue q USING (planexpo_event, order_id)
              ORDER BY o.planexpo_event, o.order_id",
             &[],
         )
         .await?
         .iter()
-        .map(|r| ProjectedOrder {
-            order_id: r.get(0),
-            revision: r.get(1),
-            state: r.get(2),
-            desired: r.get(3),
-            traceparent: r.get(4),
-            queue: r.get(5),
+        .map(|r| {
+            let state: OrderState = serde_json::from_slice(r.get(2))?;
+            let mask: Mask = match r.get::<_, Option<Value>>(5) {
+                Some(m) => serde_json::from_value(m)?,
+                None => Mask::default(),
+            };
+            Ok(ProjectedOrder {
+                order_id: r.get(0),
+                revision: r.get(1),
+                desired: desired_order(&state, &mask)
+                    .map(|d| serde_json::to_value(d).unwrap_or(Value::Null)),
+                state: serde_json::to_value(&state)?,
+                traceparent: r.get(3),
+                queue: r.get(4),
+            })
         })
-        .collect::<Vec<ProjectedOrder>>();
+        .collect::<anyhow::Result<Vec<ProjectedOrder>>>()?;
     let mut orders = orders;
     orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
     Ok(ProjectedState { event_ids, orders })

@@ -2,7 +2,8 @@
 //! inwink agrees with the fold of its events, except where a recorded reason explains it.
 //!
 //! How: the desired state is rebuilt from the event log (through the current mask) and compared
-//! with `order_state.desired`; then the live planner runs against the applied records alone
+//! with the one the emitter computes from `order_state` (its fold state, through the same mask);
+//! then the live planner runs against the applied records alone
 //! (no inwink client: nothing is read from or written to inwink). An order whose plan still has
 //! writes is explained when its salon is disabled, it is outside a pilot, its work-queue state
 //! is pending, waiting or parked, or a record is marked uncertain. A decrease the planner
@@ -109,9 +110,7 @@ pub async fn verify_applied(store: &Store) -> anyhow::Result<AppliedCheck> {
             match (&from_log, &ctx.desired) {
                 (Some(a), Some(b)) if agree(a, b) => {}
                 (None, None) => {}
-                _ => report(
-                    "the desired state in order_state differs from the fold of its events".into(),
-                ),
+                _ => report("the state in order_state differs from the fold of its events".into()),
             }
             let Some(desired) = &ctx.desired else {
                 continue;

@@ -209,6 +209,15 @@ proptest! {
             for e in &events {
                 prop_assert!(ids.insert(e.event_id), "duplicate event id");
                 fold(&mut state, e);
+                // What order_state keeps beside the fold state agrees with the desired state.
+                let keys = crate::desired::desired_keys(&state);
+                let desired = crate::desired::desired_order(&state, &crate::mask::Mask::default());
+                prop_assert_eq!(keys.is_some(), desired.is_some());
+                if let (Some(k), Some(d)) = (keys, &desired) {
+                    prop_assert_eq!(k.parent_order_id, d.parent_order_id.as_deref());
+                    prop_assert_eq!(k.email_key, d.participant.as_ref().map(|p| p.email_key.clone()));
+                    prop_assert_eq!(k.updated_at, d.updated_at);
+                }
             }
             let next = prev.after(&events);
             prop_assert_eq!(&prev.after_owned(events), &next, "after_owned differs from after");

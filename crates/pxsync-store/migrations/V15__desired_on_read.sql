@@ -1,0 +1,14 @@
+-- An order's desired inwink state is a pure function of its fold state and the salon's mask in
+-- force (pxsync_core::desired::desired_order): it is computed where it is read (the emitter,
+-- status, replay, audits) instead of being stored. Every projected event rewrote it beside the
+-- state it derives from: half of each order_state row, and about a fifth of the projector's
+-- write-ahead log. A batch now reads no mask, and a mask import rewrites no order row (it marks
+-- the salon's orders, and the emitter reads the new mask).
+--
+-- What stays beside the state are the mask-independent columns the store queries by:
+-- parent_order_id, email_key and updated_at, set exactly when the order has a desired state
+-- (updated_at IS NOT NULL).
+--
+-- The column is dropped, not left NULL: a process of an older version still running during a
+-- rolling upgrade then fails to read it (and retries) instead of acting on a missing state.
+ALTER TABLE order_state DROP COLUMN desired;
