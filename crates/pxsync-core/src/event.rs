@@ -215,35 +215,46 @@ pub fn encode(event: &EventEnvelope) -> Vec<u8> {
 /// Decodes an envelope. Serde's messages are not passed on verbatim for the data part, since
 /// they can quote values (personal data); the kind and version are.
 pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
-    #[derive(Deserialize)]
-    struct Header {
-        kind: String,
-        schema_version: u32,
-    }
-    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
-        DecodeError::Undecodable(format!("no envelope header ({})", e.classify_name()))
-    })?;
-    if header.schema_version > SCHEMA_VERSION {
+    // The envelope is parsed once, its data kept as borrowed raw text, then the data once,
+    // straight into its type (no intermediate `Value`). Only an envelope that does not parse is
+    // read again for its header, to tell a newer schema from a broken message.
+    let wire: WireEnvelope<&serde_json::value::RawValue> = match serde_json::from_slice(bytes) {
+        Ok(wire) => wire,
+        Err(e) => {
+            #[derive(Deserialize)]
+            struct Header {
+                kind: String,
+                schema_version: u32,
+            }
+            let header: Header = serde_json::from_slice(bytes).map_err(|e| {
+                DecodeError::Undecodable(format!("no envelope header ({})", e.classify_name()))
+            })?;
+            check_version(header.schema_version, &header.kind)?;
+            return Err(DecodeError::Undecodable(format!(
+                "bad envelope of kind {} ({})",
+                header.kind,
+                e.classify_name()
+            )));
+        }
+    };
+    check_version(wire.schema_version, &wire.kind)?;
+    from_wire(wire)
+}
+
+/// A schema version this build can read: not newer than [`SCHEMA_VERSION`], and not 0.
+fn check_version(schema_version: u32, kind: &str) -> Result<(), DecodeError> {
+    if schema_version > SCHEMA_VERSION {
         return Err(DecodeError::NewerSchema {
-            found: header.schema_version,
-            kind: header.kind,
+            found: schema_version,
+            kind: kind.to_owned(),
         });
     }
-    if header.schema_version == 0 {
+    if schema_version == 0 {
         return Err(DecodeError::Undecodable(
             "schema_version 0 does not exist".into(),
         ));
     }
-    // The data is parsed once, straight into its type (no intermediate `Value`).
-    let wire: WireEnvelope<&serde_json::value::RawValue> =
-        serde_json::from_slice(bytes).map_err(|e| {
-            DecodeError::Undecodable(format!(
-                "bad envelope of kind {} ({})",
-                header.kind,
-                e.classify_name()
-            ))
-        })?;
-    from_wire(wire)
+    Ok(())
 }
 
 /// Decodes an envelope already parsed as JSON (the event log hands back JSON values), with the
@@ -259,17 +270,7 @@ pub fn decode_value(value: serde_json::Value) -> Result<EventEnvelope, DecodeErr
             "no envelope header (wrong fields or types)".into(),
         ));
     };
-    if version > u64::from(SCHEMA_VERSION) {
-        return Err(DecodeError::NewerSchema {
-            found: u32::try_from(version).unwrap_or(u32::MAX),
-            kind,
-        });
-    }
-    if version == 0 {
-        return Err(DecodeError::Undecodable(
-            "schema_version 0 does not exist".into(),
-        ));
-    }
+    check_version(u32::try_from(version).unwrap_or(u32::MAX), &kind)?;
     let wire: WireEnvelope = serde_json::from_value(value).map_err(|e| {
         DecodeError::Undecodable(format!(
             "bad envelope of kind {kind} ({})",
