@@ -180,11 +180,11 @@ async fn a_mask_reimport_recomputes_desired_quantities() {
     ns.cleanup().await;
 }
 
-/// A mask import neither waits for nor holds back a projected batch (a batch reads no mask),
-/// and the desired state follows the mask once its import commits, without any order row being
-/// rewritten; the import marks the salon's orders for the emitter.
+/// A batch projected while a mask import of its salon is in progress waits for it (the import
+/// marks the orders it lists, so an order created meanwhile must be in its list), and the desired
+/// state then follows the new mask. An import rewrites no order row: it marks the orders.
 #[tokio::test]
-async fn a_mask_import_in_progress_does_not_hold_back_a_batch() {
+async fn a_batch_waits_for_a_mask_import_in_progress() {
     let ns = TestNamespace::new("masklock").await;
     import_mask(&ns).await;
     // An import in progress: the salon's mask lock held, version 2 written, not committed.
@@ -203,32 +203,19 @@ async fn a_mask_import_in_progress_does_not_hold_back_a_batch() {
     )
     .await
     .unwrap();
-    let batch = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        ns.store.project_batch(&history(&["ord_A"], 2), "s", 2),
-    )
-    .await
-    .expect("the batch does not wait for the import")
-    .unwrap();
-    assert_eq!(batch.inserted, 2);
-    let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
-    assert_eq!(
-        desired.unwrap()["products"]["iw-banner"],
-        6,
-        "the committed mask's product while the import is in progress"
-    );
-    let before = order_a_column(&ns, "xmin::text").await;
+    let store = ns.store.clone();
+    let batch =
+        tokio::spawn(async move { store.project_batch(&history(&["ord_A"], 2), "s", 2).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!batch.is_finished(), "the batch waits for the import");
     tx.commit().await.unwrap();
+    assert_eq!(batch.await.unwrap().unwrap().inserted, 2);
     let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
     let products = &desired.unwrap()["products"];
     assert_eq!(products["iw-banner-xl"], 6, "the new mask's product");
     assert!(products.get("iw-banner").is_none(), "{products}");
-    assert_eq!(
-        order_a_column(&ns, "xmin::text").await,
-        before,
-        "the order's row was not rewritten"
-    );
-    // Through the store's import, the salon's orders are marked for the emitter.
+
+    // Through the store's import: the salon's orders are marked, their rows untouched.
     let marks = |ns: &TestNamespace| {
         let store = ns.store.clone();
         async move {
@@ -245,12 +232,17 @@ async fn a_mask_import_in_progress_does_not_hold_back_a_batch() {
                 .get::<_, i64>(0)
         }
     };
-    let marked = marks(&ns).await;
+    let (marked, before) = (marks(&ns).await, order_a_column(&ns, "xmin::text").await);
     ns.store
         .import_mask(EVENT, &banner_mask("Banner", "iw-banner"), "test")
         .await
         .unwrap();
     assert_eq!(marks(&ns).await, marked + 1, "marked by the import");
+    assert_eq!(
+        order_a_column(&ns, "xmin::text").await,
+        before,
+        "the order's row was not rewritten"
+    );
     let (_, desired) = ns.store.order_state(EVENT, "ord_A").await.unwrap().unwrap();
     assert_eq!(desired.unwrap()["products"]["iw-banner"], 6);
     drop(client);

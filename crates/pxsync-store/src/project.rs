@@ -46,11 +46,18 @@ pub fn chain_hash(prev_hash: Option<&str>, canonical: &[u8]) -> String {
 
 type OrderKey = (String, String);
 
-/// The reads of a batch, in the order they must run: the orders' locks (exclusive, one advisory
-/// lock per order, taken in key order: two batches never extend one order's chain at once and
-/// never deadlock), then read. No mask is read: the desired state is computed where it is read
-/// (see V15), so a batch does not depend on the mask nor wait for its import.
-const BATCH_READS: [&str; 4] = [
+/// The reads of a batch, in the order they must run: the salons' mask locks (shared), then the
+/// orders' locks (exclusive, one advisory lock per order, taken in key order: two batches never
+/// extend one order's chain at once and never deadlock), then read.
+///
+/// No mask is read (the desired state is computed where it is read, V15), but a batch and a
+/// mask import of its salon still never overlap (the import holds the lock exclusively): the
+/// import marks the salon's orders as it lists them, so an order a batch creates meanwhile
+/// would be missed, and the emitter could reconcile it through the mask being replaced and
+/// finish it as done; and the import's marks and the batch's would lock work-queue rows in
+/// different orders.
+const BATCH_READS: [&str; 5] = [
+    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
     "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS t(k) ORDER BY k",
     "SELECT event_id FROM event_log WHERE event_id = ANY($1)",
     "SELECT planexpo_event, order_id, state, chain_hash FROM order_state
@@ -126,6 +133,13 @@ impl Store {
         }
         let (evs, ords): (Vec<String>, Vec<String>) = groups.keys().cloned().unzip();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mut mask_locks: Vec<i64> = evs
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|salon| self.mask_lock_key(salon))
+            .collect();
+        mask_locks.sort_unstable();
         let mut order_locks: Vec<i64> = groups
             .keys()
             .map(|(salon, order)| self.order_lock_key(salon, order))
@@ -144,25 +158,30 @@ impl Store {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin the batch")?;
-        // One round trip. The statements are prepared once per connection, so all four go out
+        // One round trip. The statements are prepared once per connection, so all five go out
         // at the first poll, in this order, and Postgres runs pipelined statements in order:
         // the states and the known ids are read once the orders are locked.
         let reads = prepare_all(&tx, &BATCH_READS, "prepare the batch's reads").await?;
         let writes = prepare_all(&tx, &BATCH_WRITES, "prepare the batch's writes").await?;
-        let (_, existing, states, key_rows) = futures::try_join!(
+        let (_, _, existing, states, key_rows) = futures::try_join!(
             async {
-                tx.query(&reads[0], &[&order_locks])
+                tx.query(&reads[0], &[&mask_locks])
+                    .await
+                    .ctx("share the mask locks")
+            },
+            async {
+                tx.query(&reads[1], &[&order_locks])
                     .await
                     .ctx("lock the orders")
             },
-            async { tx.query(&reads[1], &[&ids]).await.ctx("find known events") },
+            async { tx.query(&reads[2], &[&ids]).await.ctx("find known events") },
             async {
-                tx.query(&reads[2], &[&evs, &ords])
+                tx.query(&reads[3], &[&evs, &ords])
                     .await
                     .ctx("read the fold states")
             },
             async {
-                tx.query(&reads[3], &[&all_digests])
+                tx.query(&reads[4], &[&all_digests])
                     .await
                     .ctx("read the person keys")
             },

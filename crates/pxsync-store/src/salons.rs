@@ -161,9 +161,10 @@ impl Store {
     ) -> Result<MaskImport> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.ctx("begin")?;
-        // Serialise imports of one salon (each takes the next version). No order row changes:
-        // desired states are computed from the mask in force where they are read (V15), and
-        // every order of the salon is marked below, so the emitter applies the new mask.
+        // Serialise imports of one salon (each takes the next version), and wait for the batches
+        // projecting it (they share this lock): every order they create is then in the list
+        // marked below. No order row changes: desired states are computed from the mask in
+        // force where they are read (V15), and the marks make the emitter apply the new mask.
         let key = self.mask_lock_key(planexpo_event);
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
             .await

@@ -141,9 +141,9 @@ pub enum Command {
     /// Audits: the story of an order, or the verification of the event log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Rebuilds the fold and desired state of every order from the event log alone into a shadow
-    /// schema, and prints how it differs from the live state (nothing, without --until). Never
-    /// writes to inwink: it has no inwink client.
+    /// Rebuilds the fold state of every order from the event log alone into a shadow schema,
+    /// compares it and its desired state with the live ones, and prints the orders that differ
+    /// (none, without --until). Never writes to inwink: it has no inwink client.
     Replay {
         /// Only this Planexpo event (salon).
         #[arg(long)]

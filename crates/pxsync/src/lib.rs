@@ -2,7 +2,7 @@
 //!
 //! Each service is a thin loop around the pure core: receive → call the core → persist → ack.
 //! - [`ingestor`]: Planexpo → one event per observed revision → JetStream.
-//! - [`projector`]: JetStream → event log + fold + desired state in Postgres, one transaction
+//! - [`projector`]: JetStream → event log + fold state in Postgres, one transaction
 //!   per batch, acknowledged after commit.
 //! - [`emitter`]: desired vs applied → planner → inwink, never lowering a quantity.
 //!

@@ -1,5 +1,6 @@
 //! The projector: the durable pull consumer → one Postgres transaction per fetched batch (event
-//! log, fold, desired state, marks, checkpoint) → acknowledgement after commit.
+//! log, fold state, marks, checkpoint) → acknowledgement after commit. The desired inwink state
+//! is computed from the fold state and the mask where it is read (V15).
 //!
 //! The loop is pipelined: a fetching task fetches and decodes batch N+1 while batch N's
 //! transaction runs, and hands it over through a channel of one batch. Batch N's messages are

@@ -1,4 +1,4 @@
-//! The projector service: JetStream → event log and desired state in Postgres.
+//! The projector service: JetStream → event log and order states in Postgres.
 use clap::Parser;
 use pxsync::config::{DatabaseArgs, NatsArgs, OpsArgs, ProjectorArgs};
 
@@ -6,7 +6,7 @@ use pxsync::config::{DatabaseArgs, NatsArgs, OpsArgs, ProjectorArgs};
 #[command(
     name = "pxsync-projector",
     version,
-    about = "Folds order events into the durable event log and the desired inwink state."
+    about = "Appends order events to the durable event log and folds them into each order's state."
 )]
 struct Args {
     #[command(flatten)]
