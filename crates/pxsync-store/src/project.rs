@@ -3,7 +3,7 @@
 
 use crate::personal::{PersonKey, email_digest, person_keys, seal_event};
 use crate::{Ctx, EventCursor, EventFilter, Result, Store, StoreError, from_json_bytes};
-use pxsync_core::desired::{DesiredKeys, desired_keys, desired_order};
+use pxsync_core::desired::{desired_keys, desired_order};
 use pxsync_core::event::{EventEnvelope, encode};
 use pxsync_core::fold::{FoldOutcome, OrderState, fold};
 use ring::rand::SystemRandom;
@@ -467,6 +467,28 @@ impl EventRows {
     }
 }
 
+/// The columns `order_state` keeps beside an order's fold state: the mask-independent keys of
+/// its desired state ([`desired_keys`]), all `None` when it has none. The projector and the
+/// replay's shadow rows write them alike.
+pub(crate) struct KeyColumns {
+    pub parent_order_id: Option<String>,
+    pub email_key: Option<String>,
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+impl KeyColumns {
+    pub(crate) fn of(state: &OrderState) -> KeyColumns {
+        let keys = desired_keys(state);
+        KeyColumns {
+            parent_order_id: keys
+                .as_ref()
+                .and_then(|k| k.parent_order_id.map(str::to_owned)),
+            updated_at: keys.as_ref().map(|k| k.updated_at.datetime()),
+            email_key: keys.and_then(|k| k.email_key),
+        }
+    }
+}
+
 /// Rows of `order_state`, written with `unnest`.
 #[derive(Default)]
 struct StateRows {
@@ -491,21 +513,14 @@ impl StateRows {
         traceparent: Option<String>,
         chain_hash: Option<String>,
     ) {
-        let keys = desired_keys(state);
+        let keys = KeyColumns::of(state);
         self.ev.push(key.0.clone());
         self.order.push(key.1.clone());
         self.revision.push(state.revision() as i64);
         self.state.push(json_bytes(state));
-        self.parent.push(
-            keys.as_ref()
-                .and_then(|k| k.parent_order_id.map(str::to_owned)),
-        );
-        self.email
-            .push(keys.as_ref().and_then(|k| k.email_key.clone()));
-        self.updated.push(
-            keys.as_ref()
-                .map(|k: &DesiredKeys<'_>| k.updated_at.datetime()),
-        );
+        self.parent.push(keys.parent_order_id);
+        self.email.push(keys.email_key);
+        self.updated.push(keys.updated_at);
         self.traceparent.push(traceparent);
         self.chain_hash.push(chain_hash);
     }

@@ -13,11 +13,11 @@
 //!   person Planexpo still has; the comparison erases them the same way first.
 
 use crate::personal::erase_contact;
-use crate::project::json_bytes;
+use crate::project::{KeyColumns, json_bytes};
 use crate::{
     Ctx, EventCursor, EventFilter, LoggedEvent, Result, Store, StoreError, Until, from_json,
 };
-use pxsync_core::desired::{desired_keys, desired_order};
+use pxsync_core::desired::desired_order;
 use pxsync_core::event::EventData;
 use pxsync_core::fold::{FoldOutcome, OrderState, fold_owned};
 use pxsync_core::mask::Mask;
@@ -330,16 +330,14 @@ struct ShadowRow {
 
 impl ShadowRow {
     fn new(key: OrderKey, r: Replayed, mask: &Mask) -> ShadowRow {
-        let keys = desired_keys(&r.state);
+        let keys = KeyColumns::of(&r.state);
         ShadowRow {
             revision: r.state.revision() as i64,
             state_bytes: json_bytes(&r.state),
             desired_bytes: desired_order(&r.state, mask).as_ref().map(json_bytes),
-            parent_order_id: keys
-                .as_ref()
-                .and_then(|k| k.parent_order_id.map(str::to_owned)),
-            email_key: keys.as_ref().and_then(|k| k.email_key.clone()),
-            updated_at: keys.as_ref().map(|k| k.updated_at.datetime()),
+            parent_order_id: keys.parent_order_id,
+            email_key: keys.email_key,
+            updated_at: keys.updated_at,
             traceparent: r.traceparent,
             erased: r.erased,
             key,
