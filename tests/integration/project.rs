@@ -63,14 +63,14 @@ async fn import_mask(ns: &TestNamespace) {
     ns.store.import_mask(EVENT, &mask, "test").await.unwrap();
 }
 
-/// One column of ord_A's order_state row, as text.
-async fn order_a_column(ns: &TestNamespace, column: &str) -> String {
+/// One column of ord_A's row in `table` (`order_state` or `work_queue`), as text.
+async fn order_a_column(ns: &TestNamespace, table: &str, column: &str) -> String {
     ns.store
         .client()
         .await
         .unwrap()
         .query_one(
-            &format!("SELECT {column} FROM order_state WHERE order_id = 'ord_A'"),
+            &format!("SELECT {column}::text FROM {table} WHERE order_id = 'ord_A'"),
             &[],
         )
         .await
@@ -216,30 +216,20 @@ async fn a_batch_waits_for_a_mask_import_in_progress() {
     assert!(products.get("iw-banner").is_none(), "{products}");
 
     // Through the store's import: the salon's orders are marked, their rows untouched.
-    let marks = |ns: &TestNamespace| {
-        let store = ns.store.clone();
-        async move {
-            store
-                .client()
-                .await
-                .unwrap()
-                .query_one(
-                    "SELECT mark_seq FROM work_queue WHERE order_id = 'ord_A'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get::<_, i64>(0)
-        }
-    };
-    let (marked, before) = (marks(&ns).await, order_a_column(&ns, "xmin::text").await);
+    let marks = |text: String| text.parse::<i64>().unwrap();
+    let marked = marks(order_a_column(&ns, "work_queue", "mark_seq").await);
+    let before = order_a_column(&ns, "order_state", "xmin").await;
     ns.store
         .import_mask(EVENT, &banner_mask("Banner", "iw-banner"), "test")
         .await
         .unwrap();
-    assert_eq!(marks(&ns).await, marked + 1, "marked by the import");
     assert_eq!(
-        order_a_column(&ns, "xmin::text").await,
+        marks(order_a_column(&ns, "work_queue", "mark_seq").await),
+        marked + 1,
+        "marked by the import"
+    );
+    assert_eq!(
+        order_a_column(&ns, "order_state", "xmin").await,
         before,
         "the order's row was not rewritten"
     );
@@ -799,11 +789,11 @@ async fn the_projector_marks_only_orders_a_claim_could_miss() {
         (1, "pending".into()),
         "a new order is marked"
     );
-    let xmin = order_a_queue_xmin(&ns).await;
+    let xmin = order_a_column(&ns, "work_queue", "xmin").await;
     ns.store.project_batch(&events[1..2], "s", 2).await.unwrap();
     assert_eq!(queue(&ns).await, (1, "pending".into()));
     assert_eq!(
-        order_a_queue_xmin(&ns).await,
+        order_a_column(&ns, "work_queue", "xmin").await,
         xmin,
         "pending and unclaimed: the row is not rewritten"
     );
@@ -872,18 +862,4 @@ async fn the_emitter_reads_an_order_after_the_batch_projecting_it() {
     assert_eq!(ctx.desired.unwrap().revision, 1);
     drop(client);
     ns.cleanup().await;
-}
-
-async fn order_a_queue_xmin(ns: &TestNamespace) -> String {
-    ns.store
-        .client()
-        .await
-        .unwrap()
-        .query_one(
-            "SELECT xmin::text FROM work_queue WHERE order_id = 'ord_A'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
