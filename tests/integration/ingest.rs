@@ -433,3 +433,38 @@ async fn webhooks_are_verified_and_publish_nothing_twice() {
     server.await.unwrap().unwrap();
     f.ns.cleanup().await;
 }
+
+/// The ingestor's memory of a page is read by key (V16), also from a table filled faster than
+/// autovacuum analyses it (20,000 small rows, no statistics), read more often than Postgres
+/// needs to cache a plan, with ids missing, repeated, and recorded for another salon too.
+#[tokio::test]
+async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
+    let ns = TestNamespace::new("ingest_memory").await;
+    let client = ns.store.client().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
+             SELECT s.event, 'ord_' || i, i, convert_to(format('{\"revision\":%s,\"snapshot\":null}', i), 'UTF8')
+             FROM generate_series(1, 20000) i
+             JOIN (VALUES ($1::text, 2), ('salon-autre-2026', 1)) AS s(event, step) ON i % s.step = 1 % s.step",
+            &[&EVENT],
+        )
+        .await
+        .unwrap();
+    drop(client);
+    let mut ids: Vec<String> = (1..=500).map(|i| format!("ord_{i}")).collect();
+    ids.extend(["ord_1".to_owned(), "ord_missing".to_owned()]);
+    for read in 0..8 {
+        let memory = ns.store.previous(EVENT, &ids).await.unwrap();
+        let found: Vec<(u64, Option<u64>)> = memory
+            .iter()
+            .map(|(id, p)| (id["ord_".len()..].parse().unwrap(), p.revision))
+            .collect();
+        assert_eq!(found.len(), 250, "read {read}: the salon's odd orders only");
+        assert!(
+            found.iter().all(|(n, rev)| n % 2 == 1 && *rev == Some(*n)),
+            "read {read}: each order with its own memory: {found:?}"
+        );
+    }
+    ns.cleanup().await;
+}

@@ -35,10 +35,9 @@ impl Store {
         order_ids: &[String],
     ) -> Result<BTreeMap<String, Previous>> {
         let client = self.client().await?;
+        // A set of primary-key lookups whatever the table's statistics say (V16).
         let read = client
-            .prepare_cached(
-                "SELECT order_id, previous FROM ingest_orders WHERE planexpo_event = $1 AND order_id = ANY($2)",
-            )
+            .prepare_cached("SELECT order_id, previous FROM ingest_memory($1, $2)")
             .await
             .ctx("prepare the read of the previous observations")?;
         let rows = client
