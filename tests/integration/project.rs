@@ -266,6 +266,88 @@ async fn two_namespaces_side_by_side_do_not_see_each_other() {
     b.cleanup().await;
 }
 
+/// What a test that died before its cleanup left (schema, stream, a benchmark's scratch stream,
+/// or a stream whose schema is already gone) is swept by the next test once it is over an hour
+/// old; a younger namespace is left alone.
+#[tokio::test]
+async fn namespaces_left_by_dead_tests_are_swept_after_an_hour() {
+    use pxsync_core::namespace::Namespace;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tag = std::process::id() % 0x10000;
+    let old = Namespace::new(&format!("t_dead_{:x}_{tag:04x}", now - 7_200)).unwrap();
+    let gone = Namespace::new(&format!("t_gone_{:x}_{tag:04x}", now - 7_200)).unwrap();
+    let young = Namespace::new(&format!("t_dead_{:x}_{tag:04x}", now - 600)).unwrap();
+    let url = pxsync_test_support::nats_url();
+    let mut buses = Vec::new();
+    for ns in [&old, &gone, &young] {
+        let bus = pxsync_bus::Bus::connect(&url, ns).await.unwrap();
+        bus.ensure_stream(&Default::default()).await.unwrap();
+        buses.push(bus);
+    }
+    let js = buses[0].jetstream();
+    let scratch = format!("{}_BENCH_RAW0", old.stream());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: scratch.clone(),
+        subjects: vec![format!("{old}.benchraw0.>")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sweeper = TestNamespace::new("sweep").await;
+    let client = sweeper.store.client().await.unwrap();
+    for ns in [&old, &young] {
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", ns.schema()))
+            .await
+            .unwrap();
+    }
+    drop(client);
+    // The next test's namespace sweeps.
+    let next = TestNamespace::new("sweep").await;
+    let client = next.store.client().await.unwrap();
+    let schema_exists = |ns: &Namespace| {
+        let schema = ns.schema();
+        let client = &client;
+        async move {
+            client
+                .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&schema])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    let stream_exists = |name: String| async move { js.get_stream(name).await.is_ok() };
+    assert!(!schema_exists(&old).await, "the old schema is swept");
+    assert!(
+        !stream_exists(old.stream()).await,
+        "the old stream is swept"
+    );
+    assert!(
+        !stream_exists(scratch).await,
+        "the old scratch stream is swept"
+    );
+    assert!(
+        !stream_exists(gone.stream()).await,
+        "a stream whose schema is gone is swept"
+    );
+    assert!(schema_exists(&young).await, "a young schema is kept");
+    assert!(
+        stream_exists(young.stream()).await,
+        "a young stream is kept"
+    );
+    client
+        .batch_execute(&format!("DROP SCHEMA {}", young.schema()))
+        .await
+        .unwrap();
+    drop(client);
+    buses[2].delete_stream().await.unwrap();
+    sweeper.cleanup().await;
+    next.cleanup().await;
+}
+
 /// The projector loop on the real stream: published events end up in the log once, even when
 /// they are published twice.
 #[tokio::test]

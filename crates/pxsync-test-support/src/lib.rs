@@ -88,8 +88,36 @@ impl TestNamespace {
     }
 
     /// Removes what tests that died before their cleanup left, once it is over an hour old
-    /// (test namespaces carry their creation time). Never touches a namespace of another kind.
+    /// (test namespaces carry their creation time): schemas, and streams (also those whose
+    /// schema is already gone). Never touches a namespace of another kind.
     async fn sweep_leftovers(&self, now: u64) {
+        let stale = |ns: &str| {
+            let parts: Vec<&str> = ns.split('_').collect();
+            let born = parts
+                .len()
+                .checked_sub(2)
+                .and_then(|i| u64::from_str_radix(parts[i], 16).ok());
+            ns.starts_with("t_")
+                && born.is_some_and(|b| {
+                    (1_600_000_000..=now).contains(&b) && now.saturating_sub(b) >= 3600
+                })
+        };
+        let js = self.bus.jetstream();
+        let mut names = js.stream_names();
+        let mut streams = Vec::new();
+        while let Some(Ok(name)) = futures::StreamExt::next(&mut names).await {
+            // PXSYNC_<NS>_ORDERS, and the benchmarks' scratch streams after it.
+            let ns = name
+                .strip_prefix("PXSYNC_")
+                .and_then(|rest| rest.rsplit_once("_ORDERS"))
+                .map(|(ns, _)| ns.to_lowercase());
+            if ns.as_deref().is_some_and(stale) {
+                streams.push(name);
+            }
+        }
+        for name in streams {
+            let _ = js.delete_stream(&name).await;
+        }
         let Ok(client) = self.store.client().await else {
             return;
         };
@@ -105,19 +133,10 @@ impl TestNamespace {
         for row in rows {
             let schema: String = row.get(0);
             let ns = schema.trim_start_matches("pxsync_");
-            let parts: Vec<&str> = ns.split('_').collect();
-            let Some(born) = parts
-                .len()
-                .checked_sub(2)
-                .and_then(|i| u64::from_str_radix(parts[i], 16).ok())
-            else {
-                continue;
-            };
-            if now.saturating_sub(born) < 3600 || !(1_600_000_000..=now).contains(&born) {
+            if !stale(ns) {
                 continue;
             }
             if let Ok(old) = Namespace::new(ns) {
-                let _ = self.bus.jetstream().delete_stream(old.stream()).await;
                 let _ = client
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", old.schema()))
                     .await;
