@@ -451,9 +451,38 @@ async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
         )
         .await
         .unwrap();
-    drop(client);
     let mut ids: Vec<String> = (1..=500).map(|i| format!("ord_{i}")).collect();
     ids.extend(["ord_1".to_owned(), "ord_missing".to_owned()]);
+    // By key: the read fetches the rows it returns (not the salon's 10,000) and scans nothing.
+    // The backend's own counts, before and after (they may hold earlier transactions' not yet
+    // flushed).
+    let mut client = client;
+    let tx = client.transaction().await.unwrap();
+    let counts = async || -> (i64, i64) {
+        tx.query_one(
+            "SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables
+             WHERE relid = 'ingest_orders'::regclass",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap()
+    };
+    let before = counts().await;
+    let found: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM ingest_memory($1, $2)",
+            &[&EVENT, &ids],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let after = counts().await;
+    let (seq_scans, fetched) = (after.0 - before.0, after.1 - before.1);
+    tx.commit().await.unwrap();
+    assert_eq!(found, 251, "the odd orders of the salon, ord_1 twice");
+    assert_eq!((seq_scans, fetched), (0, 251), "one index probe per id");
+    drop(client);
     for read in 0..8 {
         let memory = ns.store.previous(EVENT, &ids).await.unwrap();
         let found: Vec<(u64, Option<u64>)> = memory

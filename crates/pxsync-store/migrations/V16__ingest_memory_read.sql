@@ -8,7 +8,6 @@
 CREATE FUNCTION ingest_memory(event text, order_ids text[])
 RETURNS TABLE (order_id text, previous bytea)
 LANGUAGE sql STABLE
-SET search_path FROM CURRENT
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 SET enable_hashjoin = off
@@ -17,4 +16,12 @@ AS $$
     SELECT i.order_id, i.previous
     FROM unnest(order_ids) AS k(order_id)
     JOIN ingest_orders i ON i.planexpo_event = event AND i.order_id = k.order_id
+$$;
+-- The table is the namespace's own, whoever calls: the function's search path is the schema it
+-- is created in, with the session's temporary tables last instead of first.
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION ingest_memory(text, text[]) SET search_path = %I, pg_temp',
+                   current_schema());
+END
 $$;

@@ -110,7 +110,9 @@ impl TestNamespace {
             let ns = name
                 .strip_prefix("PXSYNC_")
                 .and_then(|rest| rest.rsplit_once("_ORDERS"))
-                .map(|(ns, _)| ns.to_lowercase());
+                .filter(|(_, after)| after.is_empty() || after.starts_with('_'))
+                .map(|(ns, _)| ns.to_lowercase())
+                .filter(|ns| Namespace::new(ns).is_ok());
             if ns.as_deref().is_some_and(stale) {
                 streams.push(name);
             }
