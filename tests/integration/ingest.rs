@@ -440,7 +440,7 @@ async fn webhooks_are_verified_and_publish_nothing_twice() {
 #[tokio::test]
 async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
     let ns = TestNamespace::new("ingest_memory").await;
-    let client = ns.store.client().await.unwrap();
+    let mut client = ns.store.client().await.unwrap();
     client
         .execute(
             "INSERT INTO ingest_orders (planexpo_event, order_id, revision, previous)
@@ -456,7 +456,6 @@ async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
     // By key: the read fetches the rows it returns (not the salon's 10,000) and scans nothing.
     // The backend's own counts, before and after (they may hold earlier transactions' not yet
     // flushed).
-    let mut client = client;
     let tx = client.transaction().await.unwrap();
     let counts = async || -> (i64, i64) {
         tx.query_one(
