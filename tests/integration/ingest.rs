@@ -123,8 +123,8 @@ async fn a_crash_between_publish_and_record_duplicates_nothing() {
         recorded_at: pxsync::now(),
         traceparent: None,
     };
-    for raw in &page.orders {
-        let obs = pxsync_core::order::observe(raw).unwrap();
+    for raw in page.orders {
+        let obs = pxsync_core::order::observe_raw(raw).unwrap();
         for e in pxsync_core::event::derive_events(&Default::default(), obs, &ctx) {
             f.ns.bus.publish(&e).await.unwrap();
         }

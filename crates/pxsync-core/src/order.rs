@@ -6,9 +6,10 @@
 //! order still flows. A [`Problem`] names the order, the field and the rule, never the value (the
 //! booking contact is personal data).
 
+use crate::planexpo::{FeedOrder, Loose, RawCompany, RawContact, RawLine, RawOrder, RawStand};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -243,54 +244,76 @@ fn order_hint(id: &Option<String>) -> String {
     id.as_ref().map(|i| format!(" {i}")).unwrap_or_default()
 }
 
-/// Judges a raw Planexpo order unit by unit.
+/// Judges a raw Planexpo order read into a `serde_json::Value` unit by unit (as
+/// [`observe_raw`]; the ingestor reads its orders loose, straight from the wire).
 pub fn observe(raw: &Value) -> Result<Observation, Unidentifiable> {
+    observe_raw(FeedOrder::from_value(raw))
+}
+
+/// Judges a raw Planexpo order unit by unit. Its strings are moved into the snapshot.
+pub fn observe_raw(raw: FeedOrder) -> Result<Observation, Unidentifiable> {
     let unid = |order_id: Option<String>, field, rule| Unidentifiable {
         order_id,
         field,
         rule,
     };
-    let obj = raw
-        .as_object()
-        .ok_or(unid(None, "order", Rule::WrongType))?;
-    let id = match obj.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => return Err(unid(None, "id", Rule::NotBlank)),
-        None | Some(Value::Null) => return Err(unid(None, "id", Rule::Required)),
-        Some(_) => return Err(unid(None, "id", Rule::WrongType)),
+    let Loose::Is(obj) = raw else {
+        return Err(unid(None, "order", Rule::WrongType));
+    };
+    let RawOrder {
+        id,
+        public_id,
+        event,
+        revision,
+        updated_at,
+        status,
+        parent_order_id,
+        company,
+        stand,
+        booking_contact,
+        lines,
+    } = obj;
+    let id = match id {
+        Loose::Is(s) if !s.trim().is_empty() => s,
+        Loose::Is(_) => return Err(unid(None, "id", Rule::NotBlank)),
+        Loose::Missing | Loose::Null => return Err(unid(None, "id", Rule::Required)),
+        Loose::Other => return Err(unid(None, "id", Rule::WrongType)),
     };
     let some_id = || Some(id.clone());
-    let event = match obj.get("event") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => return Err(unid(some_id(), "event", Rule::Required)),
-        Some(_) => return Err(unid(some_id(), "event", Rule::WrongType)),
+    let event = match event {
+        Loose::Is(s) => s,
+        Loose::Missing | Loose::Null => return Err(unid(some_id(), "event", Rule::Required)),
+        Loose::Other => return Err(unid(some_id(), "event", Rule::WrongType)),
     };
-    let revision = match obj.get("revision") {
-        Some(v) => v
-            .as_u64()
-            .ok_or(unid(some_id(), "revision", Rule::NonNegativeInteger))?,
-        None => return Err(unid(some_id(), "revision", Rule::Required)),
-    };
-    let updated_at = match obj.get("updated_at") {
-        Some(Value::String(s)) => {
-            Timestamp::parse(s).map_err(|_| unid(some_id(), "updated_at", Rule::RfcTimestamp))?
+    let revision = match revision {
+        Loose::Is(n) => n,
+        Loose::Missing => return Err(unid(some_id(), "revision", Rule::Required)),
+        Loose::Null | Loose::Other => {
+            return Err(unid(some_id(), "revision", Rule::NonNegativeInteger));
         }
-        None | Some(Value::Null) => return Err(unid(some_id(), "updated_at", Rule::Required)),
-        Some(_) => return Err(unid(some_id(), "updated_at", Rule::WrongType)),
+    };
+    let updated_at = match updated_at {
+        Loose::Is(s) => {
+            Timestamp::parse(&s).map_err(|_| unid(some_id(), "updated_at", Rule::RfcTimestamp))?
+        }
+        Loose::Missing | Loose::Null => {
+            return Err(unid(some_id(), "updated_at", Rule::Required));
+        }
+        Loose::Other => return Err(unid(some_id(), "updated_at", Rule::WrongType)),
     };
     let mut judge = Judge {
         order_id: id.clone(),
         problems: Vec::new(),
     };
-    let status = match obj.get("status") {
-        Some(Value::String(s)) => OrderStatus::parse(s),
+    let known = match &status {
+        Loose::Is(s) => OrderStatus::parse(s),
         _ => None,
     };
-    let Some(status) = status else {
-        let rule = match obj.get("status") {
-            None | Some(Value::Null) => Rule::Required,
-            Some(Value::String(_)) => Rule::UnknownValue,
-            Some(_) => Rule::WrongType,
+    let Some(status) = known else {
+        let rule = match status {
+            Loose::Missing | Loose::Null => Rule::Required,
+            Loose::Is(_) => Rule::UnknownValue,
+            Loose::Other => Rule::WrongType,
         };
         judge.problem(Unit::Order, "status", rule);
         return Ok(Observation::Rejected {
@@ -323,9 +346,15 @@ pub fn observe(raw: &Value) -> Result<Observation, Unidentifiable> {
             problems: Vec::new(),
         });
     }
-    snapshot.partner = judge.partner(obj, &mut snapshot.public_id, &mut snapshot.parent_order_id);
-    snapshot.contact = judge.contact(obj);
-    let (lines, held) = judge.lines(obj);
+    snapshot.partner = judge.partner(
+        [public_id, parent_order_id],
+        company,
+        stand,
+        &mut snapshot.public_id,
+        &mut snapshot.parent_order_id,
+    );
+    snapshot.contact = judge.contact(booking_contact);
+    let (lines, held) = judge.lines(lines);
     snapshot.lines = lines;
     snapshot.held_products = held;
     Ok(Observation::Order {
@@ -339,20 +368,6 @@ struct Judge {
     problems: Vec<Problem>,
 }
 
-/// A string field: `Ok(None)` when missing or null.
-enum Field {
-    Ok(Option<String>),
-    WrongType,
-}
-
-fn string_field(obj: &Map<String, Value>, key: &str) -> Field {
-    match obj.get(key) {
-        None | Some(Value::Null) => Field::Ok(None),
-        Some(Value::String(s)) => Field::Ok(Some(s.clone())),
-        Some(_) => Field::WrongType,
-    }
-}
-
 impl Judge {
     fn problem(&mut self, unit: Unit, field: impl Into<String>, rule: Rule) {
         self.problems.push(Problem {
@@ -363,37 +378,35 @@ impl Judge {
         });
     }
 
-    /// Reads optional string fields of one unit; a wrong type is a problem of that unit.
+    /// Optional string fields of one unit, named `keys` under `prefix`: missing or null is
+    /// `None`; another type is a problem of the unit (every such field is named).
     fn strings<const N: usize>(
         &mut self,
         unit: &Unit,
         prefix: &str,
-        obj: &Map<String, Value>,
         keys: [&str; N],
+        fields: [Loose<String>; N],
     ) -> Option<[Option<String>; N]> {
-        let mut ok = true;
-        let values = keys.map(|key| match string_field(obj, key) {
-            Field::Ok(v) => v,
-            Field::WrongType => {
+        let before = self.problems.len();
+        for (key, field) in keys.iter().zip(&fields) {
+            if matches!(field, Loose::Other) {
                 self.problem(unit.clone(), format!("{prefix}{key}"), Rule::WrongType);
-                ok = false;
-                None
             }
-        });
-        ok.then_some(values)
+        }
+        (self.problems.len() == before).then(|| {
+            fields.map(|field| match field {
+                Loose::Is(s) => Some(s),
+                _ => None,
+            })
+        })
     }
 
-    fn object<'a>(
-        &mut self,
-        unit: &Unit,
-        obj: &'a Map<String, Value>,
-        key: &str,
-        path: &str,
-    ) -> Result<Option<&'a Map<String, Value>>, ()> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(o)) => Ok(Some(o)),
-            Some(_) => {
+    /// An object field: `Ok(None)` when missing or null; another type is a problem of `unit`.
+    fn object<T>(&mut self, unit: &Unit, field: Loose<T>, path: &str) -> Result<Option<T>, ()> {
+        match field {
+            Loose::Missing | Loose::Null => Ok(None),
+            Loose::Is(o) => Ok(Some(o)),
+            Loose::Other => {
                 self.problem(unit.clone(), path, Rule::WrongType);
                 Err(())
             }
@@ -402,20 +415,22 @@ impl Judge {
 
     fn partner(
         &mut self,
-        obj: &Map<String, Value>,
+        ids: [Loose<String>; 2],
+        company: Loose<RawCompany>,
+        stand: Loose<RawStand>,
         public_id: &mut Option<String>,
         parent: &mut Option<String>,
     ) -> Option<PartnerDetails> {
         let unit = Unit::Partner;
         let before = self.problems.len();
-        let [pid, par] = self.strings(&unit, "", obj, ["public_id", "parent_order_id"])?;
+        let [pid, par] = self.strings(&unit, "", ["public_id", "parent_order_id"], ids)?;
         *parent = par.filter(|p| !p.trim().is_empty());
         match pid {
             Some(p) if !p.trim().is_empty() => *public_id = Some(p),
             Some(_) => self.problem(unit.clone(), "public_id", Rule::NotBlank),
             None => self.problem(unit.clone(), "public_id", Rule::Required),
         }
-        let company = match self.object(&unit, obj, "company", "company") {
+        let company = match self.object(&unit, company, "company") {
             Ok(Some(c)) => c,
             Ok(None) => {
                 self.problem(unit, "company", Rule::Required);
@@ -423,7 +438,13 @@ impl Judge {
             }
             Err(()) => return None,
         };
-        let [name, website] = self.strings(&unit, "company.", company, ["name", "website"])?;
+        let RawCompany {
+            name,
+            address,
+            website,
+        } = company;
+        let [name, website] =
+            self.strings(&unit, "company.", ["name", "website"], [name, website])?;
         let company_name = match name {
             Some(n) if !n.trim().is_empty() => Some(n),
             Some(_) => {
@@ -435,10 +456,11 @@ impl Judge {
                 None
             }
         };
-        let address = match self.object(&unit, company, "address", "company.address") {
+        let address = match self.object(&unit, address, "company.address") {
             Ok(Some(a)) => {
                 let keys = ["street", "street2", "postal_code", "city", "country"];
-                self.strings(&unit, "company.address.", a, keys).map(
+                let fields = [a.street, a.street2, a.postal_code, a.city, a.country];
+                self.strings(&unit, "company.address.", keys, fields).map(
                     |[street, street2, postal_code, city, country]| PostalAddress {
                         street,
                         street2,
@@ -448,11 +470,15 @@ impl Judge {
                     },
                 )
             }
-            Ok(None) => None,
-            Err(()) => None,
+            Ok(None) | Err(()) => None,
         };
-        let stand = match self.object(&unit, obj, "stand", "stand") {
-            Ok(Some(s)) => self.strings(&unit, "stand.", s, ["number", "space", "aisle"]),
+        let stand = match self.object(&unit, stand, "stand") {
+            Ok(Some(s)) => self.strings(
+                &unit,
+                "stand.",
+                ["number", "space", "aisle"],
+                [s.number, s.space, s.aisle],
+            ),
             Ok(None) => Some([None, None, None]),
             Err(()) => None,
         };
@@ -470,9 +496,9 @@ impl Judge {
         })
     }
 
-    fn contact(&mut self, obj: &Map<String, Value>) -> Option<BookingContact> {
+    fn contact(&mut self, contact: Loose<RawContact>) -> Option<BookingContact> {
         let unit = Unit::Contact;
-        let contact = match self.object(&unit, obj, "booking_contact", "booking_contact") {
+        let contact = match self.object(&unit, contact, "booking_contact") {
             Ok(Some(c)) => c,
             Ok(None) => {
                 self.problem(unit, "booking_contact", Rule::Required);
@@ -491,6 +517,18 @@ impl Judge {
             "phone_2",
             "preferred_language",
         ];
+        let c = contact;
+        let fields = [
+            c.civility,
+            c.last_name,
+            c.first_name,
+            c.email,
+            c.company,
+            c.job_title,
+            c.phone_1,
+            c.phone_2,
+            c.preferred_language,
+        ];
         let [
             civility,
             last_name,
@@ -501,7 +539,7 @@ impl Judge {
             phone_1,
             phone_2,
             lang,
-        ] = self.strings(&unit, "booking_contact.", contact, keys)?;
+        ] = self.strings(&unit, "booking_contact.", keys, fields)?;
         let email = match email {
             Some(e) if is_email(&e) => e,
             Some(_) => {
@@ -526,20 +564,21 @@ impl Judge {
         })
     }
 
-    fn lines(&mut self, obj: &Map<String, Value>) -> (Vec<OrderLine>, BTreeSet<String>) {
-        let mut lines = Vec::new();
+    fn lines(&mut self, lines: Loose<Vec<Loose<RawLine>>>) -> (Vec<OrderLine>, BTreeSet<String>) {
+        let mut valid = Vec::new();
         let mut held = BTreeSet::new();
-        let items = match obj.get("lines") {
-            None | Some(Value::Null) => return (lines, held),
-            Some(Value::Array(items)) => items,
-            Some(_) => {
+        let items = match lines {
+            Loose::Missing | Loose::Null => return (valid, held),
+            Loose::Is(items) => items,
+            Loose::Other => {
                 self.problem(Unit::Order, "lines", Rule::WrongType);
-                return (lines, held);
+                return (valid, held);
             }
         };
-        for (index, item) in items.iter().enumerate() {
+        valid.reserve(items.len());
+        for (index, item) in items.into_iter().enumerate() {
             let path = |f: &str| format!("lines[{index}].{f}");
-            let Some(line) = item.as_object() else {
+            let Loose::Is(line) = item else {
                 self.problem(
                     Unit::Line {
                         index,
@@ -550,13 +589,18 @@ impl Judge {
                 );
                 continue;
             };
-            let product_id = match line.get("product_id") {
-                Some(Value::String(p)) if !p.trim().is_empty() => p.clone(),
+            let RawLine {
+                product_id,
+                product_name,
+                quantity,
+            } = line;
+            let product_id = match product_id {
+                Loose::Is(p) if !p.trim().is_empty() => p,
                 other => {
                     let rule = match other {
-                        None | Some(Value::Null) => Rule::Required,
-                        Some(Value::String(_)) => Rule::NotBlank,
-                        Some(_) => Rule::WrongType,
+                        Loose::Missing | Loose::Null => Rule::Required,
+                        Loose::Is(_) => Rule::NotBlank,
+                        Loose::Other => Rule::WrongType,
                     };
                     self.problem(
                         Unit::Line {
@@ -569,40 +613,37 @@ impl Judge {
                     continue;
                 }
             };
-            let unit = Unit::Line {
-                index,
-                product_id: Some(product_id.clone()),
+            // The unit is named only when the line has a problem.
+            let checked = match (&product_name, quantity) {
+                (Loose::Other, _) => Err(("product_name", Rule::WrongType)),
+                (_, Loose::Missing) => Err(("quantity", Rule::Required)),
+                (_, Loose::Is(q)) => {
+                    u32::try_from(q).map_err(|_| ("quantity", Rule::NonNegativeInteger))
+                }
+                (_, Loose::Null | Loose::Other) => Err(("quantity", Rule::NonNegativeInteger)),
             };
-            let product_name = match string_field(line, "product_name") {
-                Field::Ok(n) => n,
-                Field::WrongType => {
-                    self.problem(unit, path("product_name"), Rule::WrongType);
+            let quantity = match checked {
+                Ok(q) => q,
+                Err((field, rule)) => {
+                    let unit = Unit::Line {
+                        index,
+                        product_id: Some(product_id.clone()),
+                    };
+                    self.problem(unit, path(field), rule);
                     held.insert(product_id);
                     continue;
                 }
             };
-            let quantity = match line.get("quantity") {
-                Some(v) => match v.as_u64().and_then(|q| u32::try_from(q).ok()) {
-                    Some(q) => q,
-                    None => {
-                        self.problem(unit, path("quantity"), Rule::NonNegativeInteger);
-                        held.insert(product_id);
-                        continue;
-                    }
-                },
-                None => {
-                    self.problem(unit, path("quantity"), Rule::Required);
-                    held.insert(product_id);
-                    continue;
-                }
-            };
-            lines.push(OrderLine {
+            valid.push(OrderLine {
                 product_id,
-                product_name,
+                product_name: match product_name {
+                    Loose::Is(n) => Some(n),
+                    _ => None,
+                },
                 quantity,
             });
         }
-        (lines, held)
+        (valid, held)
     }
 }
 

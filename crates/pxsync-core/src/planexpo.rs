@@ -1,11 +1,19 @@
 //! Planexpo wire types (contracts.md A), field by field as the contract spells them.
 //!
 //! API boundary: these types mirror the vendor's JSON and nothing else. The rest of pxsync works
-//! on [`crate::order`] types; a vendor rename touches this file only. Orders arrive as raw JSON
-//! (`serde_json::Value`) and are judged unit by unit in [`crate::order::observe`], so one malformed
-//! field never makes a whole page, or a whole order, undecodable.
+//! on [`crate::order`] types; a vendor rename touches this file (and `planexpo/raw.rs`) only.
+//! The ingestor reads orders loose ([`RawOrder`]: each field missing, null, of its shape or of
+//! another) and judges them unit by unit in [`crate::order::observe_raw`], so one malformed
+//! field never makes a whole page, or a whole order, undecodable. The `Wire*` order types spell
+//! the contract's shapes, checked against the golden samples.
 
 use serde::{Deserialize, Serialize};
+
+mod raw;
+pub use raw::{
+    FeedOrder, Loose, RawAddress, RawCompany, RawContact, RawLine, RawOrder, RawOrderPage,
+    RawStand, unreadable_order_message,
+};
 
 /// One order as Planexpo serves it (A.3). A tombstone has only `id`, `event`, `status`,
 /// `revision` and `updated_at`.

@@ -2,9 +2,9 @@
 //!
 //! The one place where pxsync reads Planexpo (contracts.md A): the order feed (paged by cursor,
 //! filtered by `updated_since`), single orders (tombstones included) and the event's catalogue,
-//! with an API key. It hands back the wire types of `pxsync_core::planexpo` (orders stay raw
-//! JSON, judged unit by unit by the core) and classifies every failure into a
-//! [`PlanexpoError`].
+//! with an API key. It hands back the wire types of `pxsync_core::planexpo` (orders read loose,
+//! `FeedOrder`, judged unit by unit by the core; a page's unreadable orders listed apart) and
+//! classifies every failure into a [`PlanexpoError`].
 //!
 //! API boundary: every path, query parameter and error code of Planexpo lives in `src/wire.rs`;
 //! the JSON types live in `pxsync_core::planexpo` and are not duplicated here.
@@ -25,7 +25,7 @@ mod wire;
 pub use error::{Call, PlanexpoError};
 
 use pxsync_core::Timestamp;
-use pxsync_core::planexpo::{WireCatalog, WireOrderPage};
+use pxsync_core::planexpo::{FeedOrder, Loose, RawOrderPage, WireCatalog};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Arc;
@@ -169,7 +169,7 @@ impl PlanexpoClient {
         updated_since: Option<Timestamp>,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<WireOrderPage, PlanexpoError> {
+    ) -> Result<RawOrderPage, PlanexpoError> {
         let mut query: Vec<(&str, String)> = Vec::with_capacity(2);
         match (cursor, updated_since) {
             (Some(c), _) => query.push((wire::PARAM_CURSOR, c.to_owned())),
@@ -182,24 +182,20 @@ impl PlanexpoClient {
             .get(ep, &query)
             .await?
             .ok_or_else(|| self.not_found(ep))?;
-        self.decode(ep, &answer)
+        RawOrderPage::from_json(&answer.body).map_err(|_| self.garbage(ep, &answer))
     }
 
-    /// `GET /api/v1/events/{event}/orders/{order_id}`: the order as raw JSON (a deleted order is
-    /// its tombstone), `None` when no order with this id ever existed (404 `order_not_found`).
-    pub async fn order(&self, order_id: &str) -> Result<Option<serde_json::Value>, PlanexpoError> {
+    /// `GET /api/v1/events/{event}/orders/{order_id}`: the order, every field loose (a deleted
+    /// order is its tombstone), `None` when no order with this id ever existed (404
+    /// `order_not_found`).
+    pub async fn order(&self, order_id: &str) -> Result<Option<FeedOrder>, PlanexpoError> {
         let ep = Endpoint::Order { order_id };
         let Some(answer) = self.get(ep, &[]).await? else {
             return Ok(None);
         };
-        let value: serde_json::Value = self.decode(ep, &answer)?;
-        if value.is_object() {
-            Ok(Some(value))
-        } else {
-            Err(PlanexpoError::Garbage {
-                call: Call::of(&ep, &self.inner.event),
-                status: answer.status,
-            })
+        match FeedOrder::from_json(&answer.body) {
+            Ok(order @ Loose::Is(_)) => Ok(Some(order)),
+            _ => Err(self.garbage(ep, &answer)),
         }
     }
 
@@ -227,10 +223,15 @@ impl PlanexpoClient {
         ep: Endpoint<'_>,
         answer: &Answer,
     ) -> Result<T, PlanexpoError> {
-        serde_json::from_slice(&answer.body).map_err(|_| PlanexpoError::Garbage {
+        serde_json::from_slice(&answer.body).map_err(|_| self.garbage(ep, answer))
+    }
+
+    /// A 2xx answer whose body is not what the route returns.
+    fn garbage(&self, ep: Endpoint<'_>, answer: &Answer) -> PlanexpoError {
+        PlanexpoError::Garbage {
             call: Call::of(&ep, &self.inner.event),
             status: answer.status,
-        })
+        }
     }
 
     /// One `GET`: a 2xx answer, `None` for a 404 `order_not_found` of the single-order route, or

@@ -88,8 +88,8 @@ async fn paging_with_a_cursor_sees_every_order_once() {
         pages += 1;
         assert!(page.orders.len() <= 10);
         for o in &page.orders {
-            let id = o["id"].as_str().unwrap().to_owned();
-            let at = Timestamp::parse(o["updated_at"].as_str().unwrap()).unwrap();
+            let id = o.id().unwrap().to_owned();
+            let at = Timestamp::parse(field(o, |r| &r.updated_at)).unwrap();
             let key = (at, id.clone());
             assert!(last_key.as_ref() < Some(&key), "sorted by (updated_at, id)");
             last_key = Some(key);
@@ -118,10 +118,10 @@ async fn updated_since_is_inclusive_and_cursor_wins() {
     h.put_order("ord_C", "2026-03-02T10:00:00Z").await;
     h.put_order("ord_D", "2026-03-03T08:00:00Z").await;
     let c = h.client();
-    let ids = |page: &pxsync_core::planexpo::WireOrderPage| -> Vec<String> {
+    let ids = |page: &pxsync_core::planexpo::RawOrderPage| -> Vec<String> {
         page.orders
             .iter()
-            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .map(|o| o.id().unwrap().to_owned())
             .collect()
     };
 
@@ -145,7 +145,7 @@ async fn updated_since_is_inclusive_and_cursor_wins() {
 
     // A single order, a tombstone, an unknown order.
     let b = c.order("ord_B").await.unwrap().expect("ord_B exists");
-    assert_eq!(b["public_id"], "PUB-ord_B");
+    assert_eq!(field(&b, |r| &r.public_id), "PUB-ord_B");
     let r = h
         .http
         .delete(format!("{}/_sim/orders/ord_B", h.sim.base_url()))
@@ -154,7 +154,7 @@ async fn updated_since_is_inclusive_and_cursor_wins() {
         .unwrap();
     assert!(r.status().is_success());
     let tomb = c.order("ord_B").await.unwrap().expect("a tombstone");
-    assert_eq!(tomb["status"], "deleted");
+    assert_eq!(field(&tomb, |r| &r.status), "deleted");
     assert_eq!(c.order("ord_NEVER").await.unwrap(), None);
 }
 
@@ -255,4 +255,13 @@ async fn errors_are_classified() {
     let e = dead.catalog().await.unwrap_err();
     assert!(matches!(e, PlanexpoError::Transport { .. }), "got {e:?}");
     assert!(e.is_transient());
+}
+
+/// A string field of an order read loose, which the test expects to be a string.
+fn field(
+    order: &pxsync_core::planexpo::FeedOrder,
+    get: impl Fn(&pxsync_core::planexpo::RawOrder) -> &pxsync_core::planexpo::Loose<String>,
+) -> &str {
+    let raw = order.as_ref().expect("an order object");
+    get(raw).as_ref().expect("a string field").as_str()
 }

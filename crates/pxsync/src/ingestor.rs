@@ -8,7 +8,8 @@ use crate::{Shutdown, new_traceparent, now};
 use anyhow::Context;
 use pxsync_bus::{Bus, Encoded};
 use pxsync_core::event::{DeriveContext, Previous, derive_events};
-use pxsync_core::order::{Observation, observe};
+use pxsync_core::order::{Observation, observe_raw};
+use pxsync_core::planexpo::{FeedOrder, unreadable_order_message};
 use pxsync_planexpo::PlanexpoClient;
 use pxsync_store::{Store, Watermark};
 use std::collections::{BTreeMap, VecDeque};
@@ -134,7 +135,23 @@ pub async fn poll_once(
             )
             .await
             .with_context(|| format!("read the order feed of {event}"))?;
-        outcome.orders_read += page.orders.len();
+        outcome.orders_read += page.orders.len() + page.unreadable.len();
+        for id in &page.unreadable {
+            // The order is not judged: no event, no memory. It is read again once its
+            // `updated_at` moves, and by every full rescan.
+            tracing::warn!(
+                event,
+                order = id.as_deref(),
+                "order of the feed not readable: skipped"
+            );
+            store
+                .record_feed_problem(
+                    event,
+                    id.as_deref(),
+                    &unreadable_order_message(id.as_deref()),
+                )
+                .await?;
+        }
         pass.push(page.orders).await?;
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -200,7 +217,7 @@ impl<'a> FeedPass<'a> {
     /// still being prepared, then starts preparing it (judged, derived, encoded) on a blocking
     /// thread and publishes the page before it meanwhile, queued for its record (waiting while
     /// [`PAGES_IN_FLIGHT`] pages are ahead of it). [`FeedPass::finish`] publishes the last one.
-    pub async fn push(&mut self, raws: Vec<serde_json::Value>) -> anyhow::Result<()> {
+    pub async fn push(&mut self, raws: Vec<FeedOrder>) -> anyhow::Result<()> {
         // Forget the memories already in the store before the store is read: a page recorded
         // after this point is still in the overlay.
         let recorded = *self.recorded.borrow();
@@ -349,7 +366,7 @@ pub async fn ingest_orders(
     store: &Store,
     bus: &Bus,
     salon: &Salon,
-    raws: Vec<serde_json::Value>,
+    raws: Vec<FeedOrder>,
     advance_watermark: bool,
 ) -> anyhow::Result<usize> {
     let previous = store
@@ -364,9 +381,9 @@ pub async fn ingest_orders(
 
 /// The ids of raw orders as the feed gives them (an order without a usable id is judged
 /// unidentifiable and has no memory).
-fn feed_ids(raws: &[serde_json::Value]) -> Vec<String> {
+fn feed_ids(raws: &[FeedOrder]) -> Vec<String> {
     raws.iter()
-        .filter_map(|raw| raw.get("id")?.as_str().map(str::to_owned))
+        .filter_map(|raw| raw.id().map(str::to_owned))
         .collect()
 }
 
@@ -406,15 +423,15 @@ impl PageInput {
     /// (they win over the store's memory).
     fn prepare(
         self,
-        raws: Vec<serde_json::Value>,
+        raws: Vec<FeedOrder>,
         previous: &BTreeMap<String, Previous>,
         overlay: &[&BTreeMap<String, Previous>],
     ) -> PreparedPage {
         let mut observations = Vec::with_capacity(raws.len());
         let mut watermark: Option<Watermark> = None;
         let mut problems = Vec::new();
-        for raw in &raws {
-            match observe(raw) {
+        for raw in raws {
+            match observe_raw(raw) {
                 Ok(obs) => {
                     let (id, at) = match &obs {
                         Observation::Order { snapshot, .. } => {
@@ -440,8 +457,6 @@ impl PageInput {
                 }
             }
         }
-        // The raw page is freed here, on this thread.
-        drop(raws);
         let recorded_at = now();
         let mut messages = Vec::new();
         let mut observed: BTreeMap<String, Previous> = BTreeMap::new();
