@@ -945,3 +945,87 @@ async fn the_emitter_reads_an_order_after_the_batch_projecting_it() {
     drop(client);
     ns.cleanup().await;
 }
+
+/// V17: the batch's read of its persons' keys probes the digest index, whatever the table's
+/// statistics say (unanalysed, the partial index promised nothing and the planner scanned the
+/// table for each batch).
+#[tokio::test]
+async fn the_persons_of_a_batch_are_read_by_key_whatever_the_statistics() {
+    let ns = TestNamespace::new("person_keys").await;
+    import_mask(&ns).await;
+    let mut client = ns.store.client().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO person_keys (person_id, email_digest, key)
+             SELECT gen_random_uuid(), 'digest-' || i, decode(repeat('00', 32), 'hex')
+             FROM generate_series(1, 20000) i;
+             INSERT INTO person_keys (person_id, email_digest, key, erased_at)
+             SELECT gen_random_uuid(), NULL, NULL, now() FROM generate_series(1, 100)",
+        )
+        .await
+        .unwrap();
+    let mut digests: Vec<String> = (1..=250).map(|i| format!("digest-{i}")).collect();
+    digests.push("digest-missing".into());
+    let tx = client.transaction().await.unwrap();
+    let counts = async || -> (i64, i64) {
+        tx.query_one(
+            "SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables
+             WHERE relid = 'person_keys'::regclass",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap()
+    };
+    let before = counts().await;
+    let found: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM person_keys_by_digest($1)",
+            &[&digests],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let after = counts().await;
+    tx.commit().await.unwrap();
+    assert_eq!(found, 250, "every live digest asked for, once");
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (0, 250),
+        "one index probe per digest, no scan"
+    );
+    drop(client);
+    // Through the projector's batches: the keys created by the first are found by the second.
+    let events = history(&["ord_A", "ord_B"], 2);
+    assert_eq!(events.len(), 4, "one event per revision");
+    for (n, revision) in [1, 2].into_iter().enumerate() {
+        let batch: Vec<EventEnvelope> = events
+            .iter()
+            .filter(|e| e.revision == revision)
+            .cloned()
+            .collect();
+        ns.store
+            .project_batch(&batch, "s", n as u64 + 1)
+            .await
+            .unwrap();
+    }
+    let client = ns.store.client().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(DISTINCT person_id) FROM event_log WHERE person_id IS NOT NULL),
+                    (SELECT count(*) FROM event_log WHERE person_id IS NOT NULL),
+                    (SELECT count(*) FROM person_keys)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (persons, sealed, keys): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        (persons, sealed),
+        (2, 4),
+        "two persons, each revision sealed with its key"
+    );
+    assert_eq!(keys, 20_100 + 2, "one key created per new person");
+    drop(client);
+    ns.cleanup().await;
+}

@@ -433,8 +433,7 @@ pub(crate) async fn person_keys(
                     RETURNING person_id, email_digest, key)
                  SELECT person_id, email_digest, key FROM new
                  UNION ALL
-                 SELECT person_id, email_digest, key FROM person_keys
-                 WHERE email_digest = ANY($2) AND key IS NOT NULL",
+                 SELECT person_id, email_digest, key FROM person_keys_by_digest($2)",
                 &[&ids, &missing, &keys],
             )
             .await
