@@ -457,17 +457,7 @@ async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
     // The backend's own counts, before and after (they may hold earlier transactions' not yet
     // flushed).
     let tx = client.transaction().await.unwrap();
-    let counts = async || -> (i64, i64) {
-        tx.query_one(
-            "SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables
-             WHERE relid = 'ingest_orders'::regclass",
-            &[],
-        )
-        .await
-        .map(|r| (r.get(0), r.get(1)))
-        .unwrap()
-    };
-    let before = counts().await;
+    let before = crate::scans_so_far(&tx, "ingest_orders").await;
     let found: i64 = tx
         .query_one(
             "SELECT count(*) FROM ingest_memory($1, $2)",
@@ -476,7 +466,7 @@ async fn the_memory_of_a_page_is_read_by_key_whatever_the_statistics() {
         .await
         .unwrap()
         .get(0);
-    let after = counts().await;
+    let after = crate::scans_so_far(&tx, "ingest_orders").await;
     let (seq_scans, fetched) = (after.0 - before.0, after.1 - before.1);
     tx.commit().await.unwrap();
     assert_eq!(found, 251, "the odd orders of the salon, ord_1 twice");

@@ -18,3 +18,15 @@ pub async fn stream_messages(ns: &TestNamespace) -> u64 {
         .expect("stream");
     stream.info().await.expect("stream info").state.messages
 }
+
+/// This transaction's sequential scans of `table` and the rows its index scans fetched so far
+/// (`pg_stat_xact_user_tables`: the backend's own counts, whatever it has not yet flushed).
+pub async fn scans_so_far(tx: &tokio_postgres::Transaction<'_>, table: &str) -> (i64, i64) {
+    tx.query_one(
+        "SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relid = $1::text::regclass",
+        &[&table],
+    )
+    .await
+    .map(|r| (r.get(0), r.get(1)))
+    .expect("the transaction's table statistics")
+}

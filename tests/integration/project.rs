@@ -967,17 +967,7 @@ async fn the_persons_of_a_batch_are_read_by_key_whatever_the_statistics() {
     let mut digests: Vec<String> = (1..=250).map(|i| format!("digest-{i}")).collect();
     digests.push("digest-missing".into());
     let tx = client.transaction().await.unwrap();
-    let counts = async || -> (i64, i64) {
-        tx.query_one(
-            "SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables
-             WHERE relid = 'person_keys'::regclass",
-            &[],
-        )
-        .await
-        .map(|r| (r.get(0), r.get(1)))
-        .unwrap()
-    };
-    let before = counts().await;
+    let before = crate::scans_so_far(&tx, "person_keys").await;
     let found: i64 = tx
         .query_one(
             "SELECT count(*) FROM person_keys_by_digest($1)",
@@ -986,7 +976,7 @@ async fn the_persons_of_a_batch_are_read_by_key_whatever_the_statistics() {
         .await
         .unwrap()
         .get(0);
-    let after = counts().await;
+    let after = crate::scans_so_far(&tx, "person_keys").await;
     tx.commit().await.unwrap();
     assert_eq!(found, 250, "every live digest asked for, once");
     assert_eq!(
