@@ -273,12 +273,7 @@ pub fn observe_raw(raw: FeedOrder) -> Result<Observation, Unidentifiable> {
         booking_contact,
         lines,
     } = obj;
-    let id = match id {
-        Loose::Is(s) if !s.trim().is_empty() => s,
-        Loose::Is(_) => return Err(unid(None, "id", Rule::NotBlank)),
-        Loose::Missing | Loose::Null => return Err(unid(None, "id", Rule::Required)),
-        Loose::Other => return Err(unid(None, "id", Rule::WrongType)),
-    };
+    let id = non_blank(id).map_err(|rule| unid(None, "id", rule))?;
     let some_id = || Some(id.clone());
     let event = match event {
         Loose::Is(s) => s,
@@ -361,6 +356,16 @@ pub fn observe_raw(raw: FeedOrder) -> Result<Observation, Unidentifiable> {
         snapshot,
         problems: judge.problems,
     })
+}
+
+/// A required string that must not be blank, or the rule it breaks.
+fn non_blank(field: Loose<String>) -> Result<String, Rule> {
+    match field {
+        Loose::Is(s) if !s.trim().is_empty() => Ok(s),
+        Loose::Is(_) => Err(Rule::NotBlank),
+        Loose::Missing | Loose::Null => Err(Rule::Required),
+        Loose::Other => Err(Rule::WrongType),
+    }
 }
 
 struct Judge {
@@ -594,14 +599,9 @@ impl Judge {
                 product_name,
                 quantity,
             } = line;
-            let product_id = match product_id {
-                Loose::Is(p) if !p.trim().is_empty() => p,
-                other => {
-                    let rule = match other {
-                        Loose::Missing | Loose::Null => Rule::Required,
-                        Loose::Is(_) => Rule::NotBlank,
-                        Loose::Other => Rule::WrongType,
-                    };
+            let product_id = match non_blank(product_id) {
+                Ok(p) => p,
+                Err(rule) => {
                     self.problem(
                         Unit::Line {
                             index,
