@@ -245,6 +245,55 @@ async fn bad_input_is_rejected_per_unit_and_the_rest_flows() {
     f.ns.cleanup().await;
 }
 
+/// An order whose text cannot be read at all (a number out of range in a line) is a feed
+/// problem that names it, never its content; the other orders of its page flow, and once
+/// Planexpo serves it readable it flows too.
+#[tokio::test]
+async fn an_unreadable_order_is_named_and_the_rest_of_its_page_flows() {
+    let f = Feed::new("unreadable").await;
+    f.ns.store
+        .register_salon(EVENT, "8c1f5a2e-3b4d-4e6f-9a7b-1c2d3e4f5a6b")
+        .await
+        .unwrap();
+    f.put(&order("ord_GOOD1", "validated"), None).await;
+    let odd = order("ord_ODD01", "validated").to_string();
+    let odd = odd.replacen("\"quantity\":1", "\"quantity\":1e400", 1);
+    assert!(odd.contains("1e400"));
+    let answer = reqwest::Client::new()
+        .put(format!("{}/_sim/orders/ord_ODD01", f.sim.base_url()))
+        .header("content-type", "application/json")
+        .body(odd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        200,
+        "the simulator keeps the order as text"
+    );
+    f.put(&order("ord_GOOD2", "validated"), None).await;
+
+    let outcome = f.pass().await;
+    assert_eq!(outcome.orders_read, 3);
+    assert_eq!(outcome.events_published, 2, "the two readable orders");
+    let status = f.ns.store.status(Some(EVENT)).await.unwrap();
+    let problems = status[0].feed_problems.join("\n");
+    assert!(
+        problems.contains("order ord_ODD01: a field is not readable JSON"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("example.fr"),
+        "no personal value: {problems}"
+    );
+
+    // Planexpo serves it readable: it flows, and the others publish nothing again.
+    f.put(&order("ord_ODD01", "validated"), None).await;
+    let outcome = f.pass().await;
+    assert_eq!(outcome.events_published, 1, "the corrected order only");
+    f.ns.cleanup().await;
+}
+
 /// Planexpo failing and answering garbage: passes fail and are retried; in the end every order
 /// is ingested exactly once.
 #[tokio::test]

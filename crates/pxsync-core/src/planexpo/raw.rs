@@ -265,11 +265,32 @@ struct PageTexts<'a> {
     next_cursor: Option<String>,
 }
 
-/// Only the id of an order (every other field skipped).
-#[derive(Deserialize)]
-struct IdOnly {
-    #[serde(default)]
-    id: Loose<String>,
+/// Only the id of an order: its last `id` member (the text may give it twice), every other
+/// member skipped.
+struct IdOnly(Loose<String>);
+
+impl<'de> Deserialize<'de> for IdOnly {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = IdOnly;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an order object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IdOnly, A::Error> {
+                let mut id = Loose::Missing;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "id" {
+                        id = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(IdOnly(id))
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 impl RawOrderPage {
@@ -298,7 +319,7 @@ impl RawOrderPage {
 
 /// The id of an order that cannot be read, when the id itself can.
 fn readable_id(text: &[u8]) -> Option<String> {
-    match serde_json::from_slice::<IdOnly>(text).ok()?.id {
+    match serde_json::from_slice::<IdOnly>(text).ok()?.0 {
         Loose::Is(id) if !id.trim().is_empty() => Some(id),
         _ => None,
     }
@@ -429,6 +450,7 @@ mod tests {
                 {"id": "a", "extra": 1e400},
                 {"id": "b", "revision": 1, "revision": 3},
                 {"id": "c", "revision": 1e400},
+                {"id": "x", "id": "d", "revision": 1e400},
                 {"id": "\udc00", "revision": 1},
                 {"id": "e"}
             ], "next_cursor": null}"#,
@@ -437,7 +459,11 @@ mod tests {
         let ids: Vec<_> = page.orders.iter().map(FeedOrder::id).collect();
         assert_eq!(ids, [Some("a"), Some("b"), Some("e")]);
         assert_eq!(page.orders[1].as_ref().unwrap().revision, Loose::Is(3));
-        assert_eq!(page.unreadable, [Some("c".to_owned()), None]);
+        assert_eq!(
+            page.unreadable,
+            [Some("c".to_owned()), Some("d".to_owned()), None],
+            "named by their last id"
+        );
         let message = unreadable_order_message(Some("c"));
         assert!(
             message.starts_with("order c: a field is not readable JSON"),

@@ -81,12 +81,36 @@ struct StoredOrder {
     updated_at: OffsetDateTime,
     revision: u64,
     status: Option<String>,
+    /// An order put as JSON text that a `Value` cannot hold (see [`put_order`]): served as
+    /// this text, verbatim; `value` then holds only its id, event, revision and time.
+    text: Option<String>,
 }
 
 impl StoredOrder {
     fn key(&self, id: &str) -> (OffsetDateTime, String) {
         (self.updated_at, id.to_owned())
     }
+
+    /// The order as the API serves it.
+    fn json_text(&self) -> String {
+        match &self.text {
+            Some(text) => text.clone(),
+            None => self.value.to_string(),
+        }
+    }
+}
+
+/// A JSON answer from JSON text (an order put as text is served verbatim).
+fn json_text_ok(status: StatusCode, text: String) -> ApiResult {
+    Ok((
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 #[derive(Default)]
@@ -209,10 +233,55 @@ impl Shared {
                 updated_at,
                 revision,
                 status,
+                text: None,
             },
         );
         self.notify(state, id, action);
         value
+    }
+
+    /// Stores an order given as JSON text (`members`: the text after its `{`) with its id,
+    /// event, revision and time put first; served as that text. Its status is unknown.
+    fn store_text(
+        &self,
+        state: &mut PxState,
+        id: &str,
+        members: &str,
+        updated_at: OffsetDateTime,
+    ) -> Value {
+        let previous = state.orders.get(id);
+        let revision = previous.map_or(1, |p| p.revision + 1);
+        let action = if previous.is_some() {
+            "order.updated"
+        } else {
+            "order.created"
+        };
+        let head = json!({
+            "id": id,
+            "event": self.opts.event,
+            "revision": revision,
+            "updated_at": fmt_time(updated_at),
+        });
+        let head_text = head.to_string();
+        let open = &head_text[..head_text.len() - 1];
+        let rest = members.trim_start();
+        let text = if rest.starts_with('}') {
+            format!("{open}{rest}")
+        } else {
+            format!("{open},{rest}")
+        };
+        state.orders.insert(
+            id.to_owned(),
+            StoredOrder {
+                value: head.clone(),
+                updated_at,
+                revision,
+                status: None,
+                text: Some(text),
+            },
+        );
+        self.notify(state, id, action);
+        head
     }
 
     fn notify(&self, state: &PxState, order_id: &str, action: &str) {
@@ -372,10 +441,13 @@ async fn list_orders(
         (true, Some((id, o))) => Value::from(encode_cursor(&sim.cursor_key, &o.key(id), now_s)),
         _ => Value::Null,
     };
-    let orders: Vec<Value> = selected.iter().map(|(_, o)| o.value.clone()).collect();
-    json_ok(
+    let orders: Vec<String> = selected.iter().map(|(_, o)| o.json_text()).collect();
+    json_text_ok(
         StatusCode::OK,
-        json!({"orders": orders, "next_cursor": next_cursor}),
+        format!(
+            "{{\"orders\":[{}],\"next_cursor\":{next_cursor}}}",
+            orders.join(",")
+        ),
     )
 }
 
@@ -387,7 +459,7 @@ async fn get_order(
     sim.check_event(&event)?;
     let state = lock(&sim.state);
     match state.orders.get(&order_id) {
-        Some(o) => json_ok(StatusCode::OK, o.value.clone()),
+        Some(o) => json_text_ok(StatusCode::OK, o.json_text()),
         None => Err(ApiError::not_found(
             "order_not_found",
             "no order with this id in this event",
@@ -450,18 +522,34 @@ async fn put_order(
     body: Bytes,
 ) -> ApiResult {
     let updated_at = updated_at_param(query.as_deref())?;
-    let order = match common::parse_json(&body)? {
-        Value::Object(map) => map,
-        _ => {
+    let order = match common::parse_json(&body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
             return Err(ApiError::bad_request(
                 "order",
                 "an order must be a JSON object",
             ));
         }
+        // JSON text that a `Value` cannot hold (a number out of range, a lone surrogate
+        // escape): kept and served as text, so that such an order can be tested too.
+        Err(not_a_value) => {
+            let Some(members) = object_members(&body) else {
+                return Err(not_a_value);
+            };
+            let mut state = lock(&sim.state);
+            let stored = sim.store_text(&mut state, &id, members, updated_at);
+            return json_ok(StatusCode::OK, stored);
+        }
     };
     let mut state = lock(&sim.state);
     let stored = sim.store(&mut state, &id, order, updated_at, None);
     json_ok(StatusCode::OK, stored)
+}
+
+/// The members of a JSON object's text (after its `{`), when `body` is one.
+fn object_members(body: &[u8]) -> Option<&str> {
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).ok()?;
+    raw.get().trim_start().strip_prefix('{')
 }
 
 /// `DELETE /_sim/orders/{id}[?updated_at=RFC3339]`: replaces the order by its tombstone.
@@ -498,6 +586,7 @@ async fn delete_order(
             updated_at,
             revision,
             status: Some("deleted".to_owned()),
+            text: None,
         },
     );
     sim.notify(&state, &id, "order.deleted");
