@@ -985,7 +985,7 @@ async fn the_persons_of_a_batch_are_read_by_key_whatever_the_statistics() {
         "one index probe per digest, no scan"
     );
     drop(client);
-    // Through the projector's batches: the keys created by the first are found by the second.
+    // Through the projector's batches: each person keeps one key across two batches.
     let events = history(&["ord_A", "ord_B"], 2);
     assert_eq!(events.len(), 4, "one event per revision");
     for (n, revision) in [1, 2].into_iter().enumerate() {

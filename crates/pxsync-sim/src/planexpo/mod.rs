@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use hmac::{KeyInit, Mac};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -214,17 +215,7 @@ impl Shared {
             .get("status")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let action = match previous {
-            None => "order.created",
-            Some(p) if p.status != status => match status.as_deref() {
-                Some("validated") => "order.validated",
-                Some("refused") => "order.refused",
-                Some("cancelled") => "order.cancelled",
-                Some("deleted") => "order.deleted",
-                _ => "order.updated",
-            },
-            Some(_) => "order.updated",
-        };
+        let action = webhook_action(previous, status.as_deref());
         let value = Value::Object(order);
         state.orders.insert(
             id.to_owned(),
@@ -240,43 +231,50 @@ impl Shared {
         value
     }
 
-    /// Stores an order given as JSON text (`members`: the text after its `{`) with its id,
-    /// event, revision and time put first; served as that text. Its status is unknown.
+    /// Stores an order given as JSON text, its top-level `members` in the order given: served
+    /// as text, its id, event, revision and time first (any of these the text gives are left
+    /// out, as [`Shared::store`] overwrites them), then the other members verbatim. Its status
+    /// is the last `status` member that reads as a string.
     fn store_text(
         &self,
         state: &mut PxState,
         id: &str,
-        members: &str,
+        members: Vec<(String, &RawValue)>,
         updated_at: OffsetDateTime,
     ) -> Value {
         let previous = state.orders.get(id);
         let revision = previous.map_or(1, |p| p.revision + 1);
-        let action = if previous.is_some() {
-            "order.updated"
-        } else {
-            "order.created"
-        };
+        let status = members
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "status")
+            .and_then(|(_, value)| serde_json::from_str::<String>(value.get()).ok());
+        let action = webhook_action(previous, status.as_deref());
         let head = json!({
             "id": id,
             "event": self.opts.event,
             "revision": revision,
             "updated_at": fmt_time(updated_at),
         });
-        let head_text = head.to_string();
-        let open = &head_text[..head_text.len() - 1];
-        let rest = members.trim_start();
-        let text = if rest.starts_with('}') {
-            format!("{open}{rest}")
-        } else {
-            format!("{open},{rest}")
-        };
+        let mut text = head.to_string();
+        text.pop(); // the head's closing brace
+        for (key, value) in &members {
+            if ["id", "event", "revision", "updated_at"].contains(&key.as_str()) {
+                continue;
+            }
+            text.push(',');
+            text.push_str(&Value::from(key.as_str()).to_string());
+            text.push(':');
+            text.push_str(value.get());
+        }
+        text.push('}');
         state.orders.insert(
             id.to_owned(),
             StoredOrder {
                 value: head.clone(),
                 updated_at,
                 revision,
-                status: None,
+                status,
                 text: Some(text),
             },
         );
@@ -546,10 +544,45 @@ async fn put_order(
     json_ok(StatusCode::OK, stored)
 }
 
-/// The members of a JSON object's text (after its `{`), when `body` is one.
-fn object_members(body: &[u8]) -> Option<&str> {
-    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).ok()?;
-    raw.get().trim_start().strip_prefix('{')
+/// The webhook action of an order stored with `status` over `previous`.
+fn webhook_action(previous: Option<&StoredOrder>, status: Option<&str>) -> &'static str {
+    match previous {
+        None => "order.created",
+        Some(p) if p.status.as_deref() != status => match status {
+            Some("validated") => "order.validated",
+            Some("refused") => "order.refused",
+            Some("cancelled") => "order.cancelled",
+            Some("deleted") => "order.deleted",
+            _ => "order.updated",
+        },
+        Some(_) => "order.updated",
+    }
+}
+
+/// The top-level members of a JSON object's text, each value as its text, in the order given
+/// (a key given twice stays twice); `None` when `body` is not an object with readable keys.
+fn object_members(body: &[u8]) -> Option<Vec<(String, &RawValue)>> {
+    struct Members;
+    impl<'de> serde::de::Visitor<'de> for Members {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                members.push(entry);
+            }
+            Ok(members)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let members = serde::Deserializer::deserialize_map(&mut de, Members).ok()?;
+    de.end().ok()?;
+    Some(members)
 }
 
 /// `DELETE /_sim/orders/{id}[?updated_at=RFC3339]`: replaces the order by its tombstone.
