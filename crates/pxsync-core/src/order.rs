@@ -398,12 +398,7 @@ impl Judge {
                 self.problem(unit.clone(), format!("{prefix}{key}"), Rule::WrongType);
             }
         }
-        (self.problems.len() == before).then(|| {
-            fields.map(|field| match field {
-                Loose::Is(s) => Some(s),
-                _ => None,
-            })
-        })
+        (self.problems.len() == before).then(|| fields.map(Loose::into_option))
     }
 
     /// An object field: `Ok(None)` when missing or null; another type is a problem of `unit`.
@@ -636,10 +631,7 @@ impl Judge {
             };
             valid.push(OrderLine {
                 product_id,
-                product_name: match product_name {
-                    Loose::Is(n) => Some(n),
-                    _ => None,
-                },
+                product_name: product_name.into_option(),
                 quantity,
             });
         }

@@ -43,6 +43,14 @@ impl<T> Loose<T> {
             _ => None,
         }
     }
+
+    /// The value when it has the expected shape, taken.
+    pub fn into_option(self) -> Option<T> {
+        match self {
+            Loose::Is(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 /// The JSON shapes a [`Loose`] field accepts as its own: one of strings, integers of at least
