@@ -290,6 +290,11 @@ for arg in sys.argv[1:]:
                     pool = int(setting("PXSYNC_DATABASE_POOL_SIZE", "10"))
                     if 2 * conc + 1 > pool:
                         bad(cw, f"PXSYNC_DATABASE_POOL_SIZE {pool} < 2 * PXSYNC_EMITTER_CONCURRENCY {conc} + 1 (the emitter would lower its concurrency)")
+                if cmd and os.path.basename(cmd[0]) == "pxsync-projector":
+                    tx = int(setting("PXSYNC_PROJECTOR_TRANSACTIONS", "3"))
+                    pool = int(setting("PXSYNC_DATABASE_POOL_SIZE", "10"))
+                    if tx + 1 > pool:
+                        bad(cw, f"PXSYNC_DATABASE_POOL_SIZE {pool} < PXSYNC_PROJECTOR_TRANSACTIONS {tx} + 1 (a transaction each, and /readyz and /metrics)")
                 for ef in c.get("envFrom", []):
                     ref = (ef.get("configMapRef") or {}).get("name")
                     if ref and ref not in configmaps:

@@ -481,7 +481,7 @@ async fn latency(ns: &TestNamespace) -> anyhow::Result<Vec<Report>> {
             .await
         }),
         tokio::spawn(pxsync::projector::run(
-            pool(3)?,
+            pool(pxsync::projector::DEFAULT_TRANSACTIONS + 1)?,
             bus.clone(),
             pxsync_bus::StreamSettings::default(),
             pxsync::projector::ProjectorSettings::default(),

@@ -313,7 +313,9 @@ fn child_timeout(n: usize) -> Duration {
 /// `n` events, reports, and waits for stdin to close.
 pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
     let ns = Namespace::new(namespace).context("the namespace")?;
-    let store = Store::connect(&database_url(), &ns, 4)?;
+    let settings = settings_from_env()?;
+    // One connection per transaction in flight, and one for the polling below.
+    let store = Store::connect(&database_url(), &ns, settings.transactions + 1)?;
     let bus = Bus::connect(&nats_url(), &ns).await?;
     anyhow::ensure!(store.is_migrated().await?, "namespace {ns} is not migrated");
     println!("ready");
@@ -325,7 +327,7 @@ pub async fn child(namespace: &str, n: usize) -> anyhow::Result<()> {
         store.clone(),
         bus.clone(),
         StreamSettings::default(),
-        settings_from_env()?,
+        settings,
         shutdown,
     ));
     let deadline = started + child_timeout(n);
@@ -518,7 +520,11 @@ async fn project_with_workers(
 /// A projector process of the three-process check: runs the projector until stdin closes.
 pub async fn worker(namespace: &str) -> anyhow::Result<()> {
     let ns = Namespace::new(namespace).context("the namespace")?;
-    let store = Store::connect(&database_url(), &ns, 4)?;
+    let store = Store::connect(
+        &database_url(),
+        &ns,
+        pxsync::projector::DEFAULT_TRANSACTIONS + 1,
+    )?;
     let bus = Bus::connect(&nats_url(), &ns).await?;
     let (trigger, shutdown) = Shutdown::new();
     let projector = tokio::spawn(pxsync::projector::run(

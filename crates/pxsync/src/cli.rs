@@ -556,9 +556,11 @@ pub async fn run_all(args: RunArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     crate::budget::share(&mut clients, &store, &limits);
     let settings = emitter::EmitterSettings::from_args(&args.emitter);
     // Each service gets its own pool, as it would in its own process; the emitter's is the
-    // configured size (it needs two connections per order in flight).
+    // configured size (it needs two connections per order in flight); the projector's, one per
+    // transaction in flight (each batch reads its held orders on it first) and one spare.
     let own_pool = |size| Store::connect(&args.db.database_url, &args.db.namespace, size);
-    let (ingest_store, project_store) = (own_pool(3)?, own_pool(3)?);
+    let (ingest_store, project_store) =
+        (own_pool(3)?, own_pool(projector::DEFAULT_TRANSACTIONS + 1)?);
     let webhook = args.webhook.clone();
     let (ingest_bus, ingest_shutdown) = (bus.clone(), shutdown.clone());
     let ingest = tokio::spawn(async move {

@@ -46,12 +46,15 @@ pub struct ProjectorSettings {
 /// wait (30 s) even on a loaded machine. Memory grows with batch x transactions (about 12 MiB
 /// per 500 events in flight: the decoded events, their rows, and the connection's buffers);
 /// 250 x 2 projected as fast as 500 x 2 (`make bench`, 400,000 events: 9,360 against 8,773
-/// events/s) at 35 MiB instead of 63 with 100,000 orders in state.
+/// events/s) at 35 MiB instead of 63 with 100,000 orders in state, and 250 x 3 as fast as
+/// 500 x 3.
 pub const DEFAULT_BATCH: usize = 250;
 
-/// Batches in their transaction at once: two keep both this process and Postgres busy (one
-/// batch's statements run while the next is prepared); more only queue on the same cores.
-pub const DEFAULT_TRANSACTIONS: usize = 2;
+/// Batches in their transaction at once: while Postgres runs one batch's statements, this
+/// process prepares another and a third waits on its round trips. See ARCHITECTURE.md
+/// (Performance, session 12) for the measurements; each transaction adds about 5 MiB at the
+/// peak. The pool needs one connection per transaction.
+pub const DEFAULT_TRANSACTIONS: usize = 3;
 
 impl Default for ProjectorSettings {
     fn default() -> Self {
@@ -127,7 +130,18 @@ pub async fn run(
     else {
         return Ok(());
     };
-    tracing::info!(stream = %bus.namespace().stream(), batch = settings.batch, "projecting");
+    // Each batch in its transaction holds one connection until its commit.
+    let mut settings = settings;
+    let pool = store.pool_size();
+    if settings.transactions > pool {
+        tracing::warn!(
+            transactions = settings.transactions,
+            pool,
+            "PXSYNC_PROJECTOR_TRANSACTIONS needs one connection per transaction: lowered to fit PXSYNC_DATABASE_POOL_SIZE"
+        );
+        settings.transactions = pool.max(1);
+    }
+    tracing::info!(stream = %bus.namespace().stream(), batch = settings.batch, transactions = settings.transactions, "projecting");
     let stream_name = bus.namespace().stream();
     let (handover, mut batches) = mpsc::channel::<Vec<Fetched>>(1);
     let fetcher = tokio::spawn(fetch_batches(
@@ -138,7 +152,7 @@ pub async fn run(
     ));
     // Up to `settings.transactions` batches are projected at once, each in its own transaction
     // and on its own connection: while Postgres runs one batch's statements, this process
-    // prepares the next one. Two batches in flight are two projectors as far as the store is
+    // prepares the next one. Batches in flight are so many projectors as far as the store is
     // concerned (orders serialised by their chain-head locks, the checkpoint only moving
     // forward), and each batch is acknowledged after its own commit.
     let mut in_flight = FuturesUnordered::new();
