@@ -53,7 +53,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let events: Vec<String> = clients.keys().cloned().collect();
     // Each reconcile holds one connection (its salon's share lock) and uses another.
-    let pool = store.pool().status().max_size;
+    let pool = store.pool_size();
     let mut settings = settings;
     if settings.concurrency * 2 + 1 > pool {
         let fitted = ((pool.saturating_sub(1)) / 2).max(1);
